@@ -1,0 +1,33 @@
+import type { Outbound } from '../../outbound/outbound.ts';
+import { OutboundError } from '../../outbound/outbound.ts';
+import { formatAddress } from '../../protocol/address.ts';
+import { Rep } from '../../protocol/socks5.ts';
+import { relay } from '../relay.ts';
+import { type CommandContext, closeAfterReply } from '../session.ts';
+import { logTunnelEnd, logTunnelFailure } from '../tunnel-log.ts';
+
+export async function runConnect(ctx: CommandContext, outbound: Outbound): Promise<void> {
+  let connected: Awaited<ReturnType<Outbound['connect']>>;
+  try {
+    connected = await outbound.connect(ctx.request.destination, { signal: ctx.signal });
+  } catch (error) {
+    const rep = error instanceof OutboundError ? error.rep : Rep.GENERAL_FAILURE;
+    if (!ctx.socket.destroyed) ctx.replier.failed(rep);
+    logTunnelFailure(ctx, rep, error);
+    closeAfterReply(ctx.socket);
+    return;
+  }
+  if (ctx.socket.destroyed) {
+    connected.socket.destroy();
+    return;
+  }
+  ctx.replier.granted(connected.bound);
+  ctx.handshakeDone();
+  const clientEnded = ctx.reader.clientEnded;
+  const result = await relay(ctx.socket, connected.socket, {
+    early: ctx.reader.detach(),
+    clientEnded,
+    idleTimeoutMs: ctx.settings.timeouts.idleMs,
+  });
+  logTunnelEnd(ctx, result, formatAddress(connected.remote));
+}

@@ -1,0 +1,183 @@
+/**
+ * The listener: accepts clients, enforces the connection limit and the handshake timeout,
+ * runs one session per client, and shuts down in order (stop accepting, let tunnels finish
+ * for a grace period, then cut them).
+ */
+import { BlockList, type Server, type Socket, createServer, isIPv6 } from 'node:net';
+import { UserStore } from '../auth/users.ts';
+import { type Logger, silentLogger } from '../log/logger.ts';
+import { DirectOutbound } from '../outbound/direct.ts';
+import type { Endpoint } from '../outbound/outbound.ts';
+import { formatAddress } from '../protocol/address.ts';
+import { runSession } from './session.ts';
+import type { Dispatcher, ServerSettings } from './types.ts';
+
+export interface SocksServerOptions {
+  readonly settings: ServerSettings;
+  /** Decides where each request goes; by default everything goes direct. */
+  readonly dispatch?: Dispatcher;
+  readonly logger?: Logger;
+}
+
+interface LiveSession {
+  readonly socket: Socket;
+  readonly abort: AbortController;
+}
+
+export function socks4SourceList(entries: readonly string[]): BlockList {
+  const list = new BlockList();
+  for (const entry of entries) {
+    const [ip, bits] = entry.split('/');
+    const type = isIPv6(ip ?? '') ? 'ipv6' : 'ipv4';
+    if (bits === undefined) list.addAddress(ip!, type);
+    else list.addSubnet(ip!, Number(bits), type);
+  }
+  return list;
+}
+
+export class SocksServer {
+  private readonly server: Server;
+  private readonly sessions = new Set<LiveSession>();
+  private settings: ServerSettings;
+  private dispatch: Dispatcher;
+  private users: UserStore;
+  private socks4Sources: BlockList;
+  private readonly logger: Logger;
+  private nextId = 1;
+  private closing: Promise<void> | undefined;
+
+  constructor(options: SocksServerOptions) {
+    this.settings = options.settings;
+    this.logger = options.logger ?? silentLogger;
+    this.users = new UserStore(options.settings.users);
+    this.socks4Sources = socks4SourceList(options.settings.socks4AllowFrom);
+    this.dispatch = options.dispatch ?? directDispatcher(options.settings);
+    // allowHalfOpen: a client that finishes sending must still get the whole response.
+    this.server = createServer({ allowHalfOpen: true, noDelay: true }, (socket) => this.accept(socket));
+    this.server.on('error', (error) => this.logger.error('listener error', { error: error.message }));
+  }
+
+  /** Applies new settings to connections accepted from now on; running tunnels keep theirs. */
+  reconfigure(settings: ServerSettings, dispatch?: Dispatcher): void {
+    this.settings = settings;
+    this.users = new UserStore(settings.users);
+    this.socks4Sources = socks4SourceList(settings.socks4AllowFrom);
+    this.dispatch = dispatch ?? directDispatcher(settings);
+  }
+
+  listen(): Promise<Endpoint> {
+    return new Promise((resolve, reject) => {
+      const onError = (error: Error): void => reject(error);
+      this.server.once('error', onError);
+      this.server.listen({ host: this.settings.listen.host, port: this.settings.listen.port }, () => {
+        this.server.off('error', onError);
+        resolve(this.address());
+      });
+    });
+  }
+
+  address(): Endpoint {
+    const a = this.server.address();
+    if (!a || typeof a === 'string') throw new Error('server is not listening');
+    return { host: a.address, port: a.port };
+  }
+
+  get activeConnections(): number {
+    return this.sessions.size;
+  }
+
+  private accept(socket: Socket): void {
+    // A socket error with no listener would crash the process; errors are handled per stage,
+    // this one only keeps a late error (after the tunnel is torn down) harmless.
+    socket.on('error', () => undefined);
+    if (this.closing) {
+      socket.destroy();
+      return;
+    }
+    if (this.sessions.size >= this.settings.limits.maxConnections) {
+      this.logger.warn('connection limit reached; refusing a client', {
+        client: formatAddress({ host: socket.remoteAddress ?? '?', port: socket.remotePort ?? 0 }),
+        limit: this.settings.limits.maxConnections,
+      });
+      socket.destroy();
+      return;
+    }
+    const id = this.nextId++;
+    const abort = new AbortController();
+    const session: LiveSession = { socket, abort };
+    this.sessions.add(session);
+
+    const handshakeTimer = setTimeout(() => {
+      this.logger.info('handshake timed out; closing', {
+        id,
+        client: formatAddress({ host: socket.remoteAddress ?? '?', port: socket.remotePort ?? 0 }),
+        timeout_ms: this.settings.timeouts.handshakeMs,
+      });
+      abort.abort();
+      socket.destroy();
+    }, this.settings.timeouts.handshakeMs);
+    socket.once('close', () => {
+      clearTimeout(handshakeTimer);
+      abort.abort();
+      this.sessions.delete(session);
+    });
+
+    runSession({
+      id,
+      socket,
+      settings: this.settings,
+      users: this.users,
+      socks4Sources: this.socks4Sources,
+      dispatch: this.dispatch,
+      logger: this.logger,
+      signal: abort.signal,
+      handshakeDone: () => clearTimeout(handshakeTimer),
+    }).catch((error: unknown) => {
+      // runSession handles its own errors; this is the last line of defence for the process.
+      this.logger.error('unexpected session error', { id, error: String(error) });
+      socket.destroy();
+    });
+  }
+
+  /**
+   * Stops accepting, waits up to the grace period for tunnels to end by themselves, then cuts
+   * the rest. Idempotent.
+   */
+  close(graceMs = this.settings.timeouts.shutdownGraceMs): Promise<void> {
+    this.closing ??= (async () => {
+      const stopped = new Promise<void>((resolve) => this.server.close(() => resolve()));
+      if (this.sessions.size > 0 && graceMs > 0) {
+        this.logger.info('waiting for open tunnels to finish', {
+          tunnels: this.sessions.size,
+          grace_ms: graceMs,
+        });
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, graceMs);
+          const poll = setInterval(() => {
+            if (this.sessions.size === 0) {
+              clearTimeout(timer);
+              clearInterval(poll);
+              resolve();
+            }
+          }, 50);
+          timer.unref?.();
+          setTimeout(() => clearInterval(poll), graceMs).unref();
+        });
+      }
+      for (const s of this.sessions) {
+        s.abort.abort();
+        s.socket.destroy();
+      }
+      await stopped;
+    })();
+    return this.closing;
+  }
+}
+
+export function directDispatcher(settings: ServerSettings): Dispatcher {
+  const direct = new DirectOutbound({
+    connectTimeoutMs: settings.timeouts.connectMs,
+    bindTimeoutMs: settings.timeouts.bindMs,
+  });
+  return () => ({ kind: 'allow', outbound: direct });
+}

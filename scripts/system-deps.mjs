@@ -1,0 +1,32 @@
+// The Debian packages the test suite runs against, with the command each one provides, in one
+// place for scripts/test.mjs and .ci/run. Usage: node scripts/system-deps.mjs --list
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+
+/** `check` is a file that exists once the package is installed. */
+export const SYSTEM_DEPS = [
+  { pkg: 'curl', check: '/usr/bin/curl', why: 'interop tests: a real SOCKS4/4a/5 client' },
+  { pkg: 'python3', check: '/usr/bin/python3', why: 'interop tests: runs PySocks' },
+  { pkg: 'python3-socks', check: '/usr/lib/python3/dist-packages/socks.py', why: 'interop tests: PySocks client' },
+];
+
+export function missingDeps() {
+  return SYSTEM_DEPS.filter((d) => !existsSync(d.check));
+}
+
+export function isDebianRoot() {
+  return process.getuid?.() === 0 && existsSync('/etc/debian_version') && existsSync('/usr/bin/apt-get');
+}
+
+export function installDeps(deps, log = console.log) {
+  if (deps.length === 0) return;
+  const names = [...new Set(deps.map((d) => d.pkg))];
+  log(`installing system packages: ${names.join(' ')}`);
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  execFileSync('apt-get', ['update'], { stdio: 'inherit', env });
+  execFileSync('apt-get', ['install', '-y', '--no-install-recommends', ...names], { stdio: 'inherit', env });
+}
+
+if (import.meta.url === `file://${process.argv[1]}` && process.argv.includes('--list')) {
+  console.log([...new Set(SYSTEM_DEPS.map((d) => d.pkg))].join(' '));
+}
