@@ -4,6 +4,8 @@
  * mistake in a file they edited by hand.
  */
 import { z } from 'zod';
+import type { HostPattern, PortRange, Rule, RuleTarget } from '../rules/types.ts';
+import { validateHostPattern, validateRules, validateTarget } from '../rules/validate.ts';
 
 export const CONFIG_VERSION = 1;
 
@@ -13,6 +15,7 @@ const positiveMs = z
   .int()
   .min(1)
   .max(24 * 3600 * 1000);
+const ipAddress = z.string().regex(/^[0-9a-fA-F.:]+$/, 'must be an IP address');
 const ipOrCidr = z
   .string()
   .regex(/^[0-9a-fA-F.:]+(\/\d{1,3})?$/, 'must be an IP address or a CIDR block such as 192.168.0.0/16');
@@ -66,6 +69,109 @@ export const logSchema = z
   })
   .strict();
 
+const id = z
+  .string()
+  .regex(
+    /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/,
+    'must be 1-64 letters, digits, "_", "." or "-", starting with a letter or digit',
+  );
+
+export const UPSTREAM_TYPES = ['socks5', 'socks4', 'socks4a', 'http'] as const;
+export type UpstreamType = (typeof UPSTREAM_TYPES)[number];
+
+export const upstreamSchema = z
+  .object({
+    id,
+    name: z.string().min(1).max(100).optional(),
+    type: z.enum(UPSTREAM_TYPES),
+    host: z.string().min(1).max(255),
+    port: z.number().int().min(1).max(65535),
+    username: z.string().min(1).max(255).optional(),
+    /**
+     * The password is never in this file. Until the OS credential store lands, it is read from
+     * the environment variable named here.
+     */
+    passwordEnv: z
+      .string()
+      .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name')
+      .optional(),
+    connectTimeoutMs: positiveMs.optional(),
+    handshakeTimeoutMs: positiveMs.optional(),
+  })
+  .strict();
+export type Upstream = z.output<typeof upstreamSchema>;
+
+export const failoverSchema = z.union([
+  z.literal('fail'),
+  z.literal('direct'),
+  z.object({ route: id }).strict(),
+]);
+export type Failover = z.output<typeof failoverSchema>;
+
+export const routeSchema = z
+  .object({
+    id,
+    name: z.string().min(1).max(100).optional(),
+    hops: z.array(id).min(1, 'a route needs at least one hop (an upstream id)').max(16),
+    /** What to do when the first hop cannot be reached. */
+    onFirstHopDown: failoverSchema.default('fail'),
+  })
+  .strict();
+export type Route = z.output<typeof routeSchema>;
+
+const DAYS = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'] as const;
+export type Day = (typeof DAYS)[number];
+const clock = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'must be a time of day such as 09:00 or 17:30');
+
+export const timeWindowSchema = z
+  .object({
+    days: z.array(z.enum(DAYS)).min(1).optional(),
+    /** Inclusive start, exclusive end; an end before the start spans midnight. */
+    from: clock.optional(),
+    to: clock.optional(),
+    /** IANA time zone such as Europe/Berlin; the host's own zone when absent. */
+    timeZone: z.string().min(1).optional(),
+  })
+  .strict()
+  .refine((w) => (w.from === undefined) === (w.to === undefined), {
+    message: 'give both from and to, or neither',
+  });
+export type TimeWindow = z.output<typeof timeWindowSchema>;
+
+const hostPatterns = z.custom<HostPattern[]>((v) => Array.isArray(v), 'must be a list of host patterns');
+const portRanges = z.custom<PortRange[]>(
+  (v) => Array.isArray(v),
+  'must be a list of ports or {from, to} ranges',
+);
+
+export const accessRuleSchema = z
+  .object({
+    id: id.optional(),
+    name: z.string().min(1).max(100).optional(),
+    action: z.enum(['allow', 'deny']),
+    /** Inbound (RFC 1929) user names. */
+    users: z.array(z.string().min(1)).min(1).optional(),
+    /** Client source addresses. */
+    sources: z.array(ipOrCidr).min(1).optional(),
+    /** Destination host patterns (as the client named them). */
+    hosts: hostPatterns.optional(),
+    /** Destination addresses, checked after resolution at the direct exit. */
+    destinations: z.array(ipOrCidr).min(1).optional(),
+    ports: portRanges.optional(),
+    /** Local OS users (names or uids) of loopback clients. */
+    localUsers: z
+      .array(z.union([z.string().min(1), z.number().int().min(0)]))
+      .min(1)
+      .optional(),
+    /** Programs of loopback clients: a full path or an executable name. */
+    programs: z.array(z.string().min(1)).min(1).optional(),
+    time: timeWindowSchema.optional(),
+  })
+  .strict();
+export type AccessRule = z.output<typeof accessRuleSchema>;
+
+const targetSchema = z.custom<RuleTarget>(() => true);
+
 export const configSchema = z
   .object({
     version: z.literal(CONFIG_VERSION),
@@ -77,21 +183,110 @@ export const configSchema = z
     timeouts: timeoutsSchema.default(() => timeoutsSchema.parse({})),
     limits: limitsSchema.default(() => limitsSchema.parse({})),
     log: logSchema.default(() => logSchema.parse({})),
+    upstreams: z.array(upstreamSchema).default([]),
+    routes: z.array(routeSchema).default([]),
+    /** Ordered routing rules, first match wins (validated by shared/rules). */
+    rules: z.custom<Rule[]>(() => true).default([]),
+    defaultTarget: targetSchema.default({ kind: 'direct' }),
+    /** Ordered access rules, first match wins; no match allows. */
+    access: z.array(accessRuleSchema).default([]),
+    /**
+     * Loopback clients of other local OS users: 'owner' admits only the user running
+     * Switchyard (others would ride on that person's upstream credentials).
+     */
+    localClients: z.enum(['owner', 'any']).default('owner'),
+    /**
+     * Destinations in loopback, private, link-local and unspecified ranges: 'auto' denies them
+     * when listening beyond loopback.
+     */
+    privateDestinations: z.enum(['auto', 'allow', 'deny']).default('auto'),
+    /** Name overrides for the direct exit, like /etc/hosts: name -> addresses. */
+    hosts: z.record(z.string().min(1), z.array(ipAddress).min(1)).default({}),
   })
   .strict()
   .superRefine((config, ctx) => {
-    const seen = new Set<string>();
+    const issue = (path: PropertyKey[], message: string) => ctx.addIssue({ code: 'custom', path, message });
+    const unique = (items: readonly { id?: string | undefined }[], field: string) => {
+      const seen = new Set<string>();
+      items.forEach((item, i) => {
+        if (item.id === undefined) return;
+        if (seen.has(item.id)) issue([field, i, 'id'], `duplicate id '${item.id}'`);
+        seen.add(item.id);
+      });
+    };
+    const seenUsers = new Set<string>();
     config.users.forEach((user, i) => {
-      if (seen.has(user.name)) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['users', i, 'name'],
-          message: `duplicate user '${user.name}'`,
-        });
+      if (seenUsers.has(user.name)) issue(['users', i, 'name'], `duplicate user '${user.name}'`);
+      seenUsers.add(user.name);
+    });
+    unique(config.upstreams, 'upstreams');
+    unique(config.routes, 'routes');
+    unique(config.access, 'access');
+    const upstreamIds = new Set(config.upstreams.map((u) => u.id));
+    const routeIds = new Set(config.routes.map((r) => r.id));
+    config.upstreams.forEach((u, i) => {
+      if (u.passwordEnv && !u.username) issue(['upstreams', i, 'username'], 'a password needs a username');
+      if ((u.type === 'socks4' || u.type === 'socks4a') && u.passwordEnv) {
+        issue(
+          ['upstreams', i, 'passwordEnv'],
+          'SOCKS4 has no passwords; use socks5 or http for authentication',
+        );
       }
-      seen.add(user.name);
+    });
+    config.routes.forEach((route, i) => {
+      route.hops.forEach((hop, j) => {
+        if (!upstreamIds.has(hop)) issue(['routes', i, 'hops', j], `no upstream has the id '${hop}'`);
+      });
+      const f = route.onFirstHopDown;
+      if (typeof f === 'object') {
+        if (!routeIds.has(f.route))
+          issue(['routes', i, 'onFirstHopDown', 'route'], `no route has the id '${f.route}'`);
+        else if (f.route === route.id) {
+          issue(['routes', i, 'onFirstHopDown', 'route'], 'a route cannot fail over to itself');
+        }
+      }
+    });
+    for (const e of validateRules(config.rules, { path: 'rules', routeIds }))
+      issue(parsePath(e.path), e.message);
+    for (const e of validateTarget(config.defaultTarget, 'defaultTarget', routeIds)) {
+      issue(parsePath(e.path), e.message);
+    }
+    config.access.forEach((rule, i) => {
+      rule.hosts?.forEach((pattern, j) => {
+        for (const e of validateHostPattern(pattern, `access[${i}].hosts[${j}]`))
+          issue(parsePath(e.path), e.message);
+      });
+      if (rule.ports) {
+        // The rule validator's port checks, through a one-rule list.
+        const probe = [{ id: 'p', enabled: true, match: { ports: rule.ports }, target: { kind: 'direct' } }];
+        for (const e of validateRules(probe)) {
+          issue(['access', i, ...parsePath(e.path.replace(/^rules\[0\]\.match\./, ''))], e.message);
+        }
+      }
+      if (rule.time?.timeZone && !isTimeZone(rule.time.timeZone)) {
+        issue(
+          ['access', i, 'time', 'timeZone'],
+          `unknown time zone '${rule.time.timeZone}' (use an IANA name such as Europe/Berlin)`,
+        );
+      }
     });
   });
+
+function isTimeZone(zone: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: zone });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** 'rules[3].match.hosts[0]' -> ['rules', 3, 'match', 'hosts', 0] */
+export function parsePath(path: string): PropertyKey[] {
+  const out: PropertyKey[] = [];
+  for (const m of path.matchAll(/([^.[\]]+)|\[(\d+)\]/g)) out.push(m[2] !== undefined ? Number(m[2]) : m[1]!);
+  return out;
+}
 
 export type Config = z.output<typeof configSchema>;
 export type ConfigInput = z.input<typeof configSchema>;

@@ -63,6 +63,10 @@ function checkUnknownKeys(
 
 /** Character-level problems shared by exact, domain and suffix patterns; null when fine. */
 function hostTextProblem(text: string): string | null {
+  // One regex test settles the common case; the slower checks below only explain a failure.
+  if (/^[a-z0-9_-]+(\.[a-z0-9_-]+)*$/i.test(text) || /^\.[a-z0-9_-]+(\.[a-z0-9_-]+)*$/i.test(text)) {
+    return text.length > MAX_HOST_LENGTH ? `it is longer than ${MAX_HOST_LENGTH} characters` : null;
+  }
   if (/\s/.test(text)) return 'spaces are not allowed';
   if (text.includes('/')) return "write only the host name, without 'https://' or a path";
   for (let i = 0; i < text.length; i++) {

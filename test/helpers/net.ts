@@ -33,9 +33,10 @@ export function startEchoServer(host = '127.0.0.1'): Promise<EchoServer> {
   });
 }
 
+/** A plain client: when the peer ends, it ends too (as most clients do). */
 export function connectTo(port: number, host = '127.0.0.1'): Promise<Socket> {
   return new Promise((resolve, reject) => {
-    const socket = connect({ port, host, allowHalfOpen: true });
+    const socket = connect({ port, host });
     socket.once('connect', () => {
       socket.off('error', reject);
       resolve(socket);
@@ -116,6 +117,8 @@ export class ByteReader {
 /** Resolves once the socket is fully closed (both directions), with whether it was an error. */
 export function closed(socket: Socket, timeoutMs = 5000): Promise<boolean> {
   if (socket.destroyed) return Promise.resolve(false);
+  // A socket nobody reads never sees the peer's FIN; drain it so 'close' can come.
+  if (socket.listenerCount('data') === 0) socket.resume();
   return new Promise((resolve, reject) => {
     const t = setTimeout(() => reject(new Error('socket did not close in time')), timeoutMs);
     socket.once('close', (hadError) => {

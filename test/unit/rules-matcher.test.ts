@@ -539,6 +539,12 @@ describe('IP and CIDR', () => {
       expect: 'default',
     },
     {
+      name: 'an IPv4 literal with a trailing dot is still an address',
+      rules: [rule('name', { hosts: [regex('^10\\.')] }), rule('ip', { ips: ['10.0.0.0/8'] })],
+      host: '10.0.0.1.',
+      expect: 'ip',
+    },
+    {
       name: 'rules after an IP rule still apply to IP destinations',
       rules: [rule('host', { hosts: [exact('example.com')] }), rule('ip', { ips: ['10.0.0.0/8'] })],
       host: '10.0.0.1',

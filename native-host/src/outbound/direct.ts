@@ -22,6 +22,8 @@ export interface DirectOptions {
   readonly connectTimeoutMs: number;
   readonly bindTimeoutMs: number;
   readonly hosts?: HostsMap;
+  /** Replaces the system resolver (tests; never queries DNS then). */
+  readonly lookup?: (host: string) => Promise<ResolvedAddress[]>;
 }
 
 function failureForErrno(code: string | undefined): OutboundFailure {
@@ -114,7 +116,7 @@ export class DirectOutbound implements Outbound {
 
   async resolve(destination: Address): Promise<ResolvedAddress[]> {
     try {
-      const addresses = await resolveHost(destination.host, this.options.hosts);
+      const addresses = await resolveHost(destination.host, this.options.hosts, this.options.lookup);
       if (addresses.length === 0) throw Object.assign(new Error('no addresses'), { code: 'ENOTFOUND' });
       return addresses;
     } catch (error) {

@@ -13,13 +13,21 @@ export interface ResolvedAddress {
  * case-insensitive), then the system resolver. IP literals are returned as they are, so a
  * client-supplied literal never reaches the resolver.
  */
-export async function resolveHost(host: string, hosts: HostsMap = {}): Promise<ResolvedAddress[]> {
+export async function resolveHost(
+  host: string,
+  hosts: HostsMap = {},
+  system: (host: string) => Promise<ResolvedAddress[]> = systemLookup,
+): Promise<ResolvedAddress[]> {
   const literal = toLiteral(host);
   if (literal) return [literal];
   const mapped = hosts[host.toLowerCase().replace(/\.$/, '')];
   if (mapped && mapped.length > 0) {
     return mapped.map((a) => toLiteral(a)).filter((a): a is ResolvedAddress => a !== undefined);
   }
+  return system(host);
+}
+
+export async function systemLookup(host: string): Promise<ResolvedAddress[]> {
   const found = await lookup(host, { all: true, verbatim: true });
   return found
     .filter((a) => a.family === 4 || a.family === 6)

@@ -22,16 +22,11 @@ export function formatAddress(address: { host: string; port: number }): string {
 }
 
 export function ipv4ToBytes(host: string): Uint8Array {
+  // isIPv4 first: Number() alone would take '0x7f', ' 1', '1e2' and '+1' as octets.
   const parts = host.split('.');
-  if (parts.length !== 4) throw new ProtocolError('BAD_ADDRESS', `'${host}' is not an IPv4 address`);
+  if (!isIPv4(host)) throw new ProtocolError('BAD_ADDRESS', `'${host}' is not an IPv4 address`);
   const out = new Uint8Array(4);
-  for (let i = 0; i < 4; i++) {
-    const n = Number(parts[i]);
-    if (!Number.isInteger(n) || n < 0 || n > 255 || parts[i] === '') {
-      throw new ProtocolError('BAD_ADDRESS', `'${host}' is not an IPv4 address`);
-    }
-    out[i] = n;
-  }
+  for (let i = 0; i < 4; i++) out[i] = Number(parts[i]);
   return out;
 }
 
@@ -67,6 +62,10 @@ export function ipv6ToBytes(host: string): Uint8Array {
 
 /** RFC 5952 text (lowercase, longest zero run compressed), so logs and rules see one spelling. */
 export function bytesToIpv6(bytes: Uint8Array, offset: number): string {
+  // RFC 5952 section 5: IPv4-mapped addresses in mixed notation, as Node and shared/rules spell them.
+  let mapped = bytes[offset + 10] === 0xff && bytes[offset + 11] === 0xff;
+  for (let i = 0; i < 10 && mapped; i++) mapped = bytes[offset + i] === 0;
+  if (mapped) return `::ffff:${bytesToIpv4(bytes, offset + 12)}`;
   const groups: number[] = [];
   for (let i = 0; i < 8; i++)
     groups.push(((bytes[offset + i * 2] ?? 0) << 8) | (bytes[offset + i * 2 + 1] ?? 0));

@@ -21,7 +21,8 @@ const ERRNO_TO_REP: Record<string, RepCode> = {
 };
 
 export function repForErrno(code: string | undefined): RepCode {
-  return (code && ERRNO_TO_REP[code]) || Rep.GENERAL_FAILURE;
+  // hasOwn: 'constructor' or '__proto__' must not find Object.prototype's members.
+  return code !== undefined && Object.hasOwn(ERRNO_TO_REP, code) ? ERRNO_TO_REP[code]! : Rep.GENERAL_FAILURE;
 }
 
 export function repForProtocolError(error: ProtocolError): RepCode {

@@ -84,13 +84,18 @@ export function serializeSocks4Request(command: 'connect' | 'bind', address: Add
   head[1] = command === 'connect' ? 1 : 2;
   head.writeUInt16BE(address.port, 2);
   if (address.type === 'ipv4') {
-    head.set(ipv4ToBytes(address.host), 4);
+    const ip = ipv4ToBytes(address.host);
+    // 0.0.0.x (x != 0) is the 4a marker: a server would wait for a host name that never comes.
+    if (ip[0] === 0 && ip[1] === 0 && ip[2] === 0 && ip[3] !== 0)
+      throw new ProtocolError('BAD_ADDRESS', `${address.host} cannot be sent in SOCKS4 (it marks 4a)`);
+    head.set(ip, 4);
     return Buffer.concat([head, user, Buffer.from([0])]);
   }
   const host = Buffer.from(address.host, 'utf8');
   if (host.length < 1 || host.length > MAX_SOCKS4A_HOST_LENGTH) {
     throw new ProtocolError('TOO_LONG', 'SOCKS4a host name must be 1 to 255 bytes');
   }
+  if (host.includes(0)) throw new ProtocolError('BAD_ADDRESS', 'SOCKS4a host name contains a NUL byte');
   head.set([0, 0, 0, 1], 4);
   return Buffer.concat([head, user, Buffer.from([0]), host, Buffer.from([0])]);
 }

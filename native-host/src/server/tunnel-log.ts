@@ -7,6 +7,7 @@ import { formatAddress } from '../protocol/address.ts';
 import { repText } from '../protocol/socks5.ts';
 import type { RelayResult } from './relay.ts';
 import type { CommandContext } from './session.ts';
+import type { UdpRelayStats } from './udp-relay.ts';
 
 function common(ctx: CommandContext) {
   const r = ctx.request;
@@ -41,6 +42,23 @@ export function logTunnelEnd(ctx: CommandContext, result: RelayResult, remote: s
     error: result.error?.message,
     up: result.bytesUp,
     down: result.bytesDown,
+    ms: Date.now() - ctx.started,
+  });
+}
+
+/** The UDP ASSOCIATE counterpart of logTunnelEnd: datagrams as well as bytes, and drops. */
+export function logUdpAssociationEnd(ctx: CommandContext, stats: UdpRelayStats, relay: string): void {
+  ctx.logger.info('udp association closed', {
+    ...common(ctx),
+    relay,
+    result: stats.reason,
+    dgrams_up: stats.datagramsUp,
+    up: stats.bytesUp,
+    dgrams_down: stats.datagramsDown,
+    down: stats.bytesDown,
+    dropped: stats.dropped,
+    errors: stats.errors,
+    dests: stats.destinations,
     ms: Date.now() - ctx.started,
   });
 }
