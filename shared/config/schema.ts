@@ -52,6 +52,10 @@ export const timeoutsSchema = z
     bindMs: positiveMs.default(120_000),
     udpIdleMs: positiveMs.default(120_000),
     shutdownGraceMs: z.number().int().min(0).max(600_000).default(5_000),
+    /** Default per-hop handshake timeout (an upstream's own handshakeTimeoutMs wins). */
+    hopHandshakeMs: positiveMs.default(10_000),
+    /** After a first hop fails, how long it counts as down (so failover does not wait again). */
+    upstreamRetryMs: z.number().int().min(0).max(3_600_000).default(10_000),
   })
   .strict();
 

@@ -221,7 +221,10 @@ export class UdpRelay {
     }
     const payload = msg.subarray(header.dataOffset);
     if (address.type === 'domain') {
-      void this.sendToName(address.host, address.port, payload, rinfo);
+      // Nothing in there is expected to throw; an unhandled rejection would end the process.
+      this.sendToName(address.host, address.port, payload, rinfo).catch((error: unknown) =>
+        this.socketError('egress', error),
+      );
     } else {
       this.sendTo(address.host, address.port, payload, rinfo);
     }
@@ -266,14 +269,18 @@ export class UdpRelay {
     const family = familyOf(ip);
     const key = `${ip}|${port}`;
     if (!this.destinations.has(key)) {
-      if (false) {
+      if (this.destinations.size >= this.options.maxDestinations) {
         this.overLimit(rinfo);
         return;
       }
-      this.destinations.set(
-        key,
-        serializeUdpHeader({ type: family === 6 ? 'ipv6' : 'ipv4', host: ip, port }),
-      );
+      let header: Buffer;
+      try {
+        header = serializeUdpHeader({ type: family === 6 ? 'ipv6' : 'ipv4', host: ip, port });
+      } catch {
+        this.drop('destination is not an IP address', rinfo);
+        return;
+      }
+      this.destinations.set(key, header);
     }
     // The zone (if any) is needed to send on a link-local address, so the original text goes out.
     const target = family === 4 ? ip : host;
