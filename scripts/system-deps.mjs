@@ -7,7 +7,11 @@ import { existsSync } from 'node:fs';
 export const SYSTEM_DEPS = [
   { pkg: 'curl', check: '/usr/bin/curl', why: 'interop tests: a real SOCKS4/4a/5 client' },
   { pkg: 'python3', check: '/usr/bin/python3', why: 'interop tests: runs PySocks' },
-  { pkg: 'python3-socks', check: '/usr/lib/python3/dist-packages/socks.py', why: 'interop tests: PySocks client' },
+  {
+    pkg: 'python3-socks',
+    check: '/usr/lib/python3/dist-packages/socks.py',
+    why: 'interop tests: PySocks client',
+  },
   { pkg: 'microsocks', check: '/usr/bin/microsocks', why: 'upstream tests: a real SOCKS5 server (C)' },
   { pkg: 'dante-server', check: '/usr/sbin/danted', why: 'upstream tests: a real SOCKS4/5 server with BIND' },
 ];

@@ -2,7 +2,7 @@
 // packages when run as root on Debian), builds, typechecks, lints, then runs every test file
 // in one node:test run so that its closing summary counts everything.
 //   node scripts/test.mjs [--only unit|integration|interop|e2e] [--no-build] [file filters...]
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';

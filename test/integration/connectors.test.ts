@@ -5,11 +5,7 @@
  * hand, connector after connector over one socket.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { type AddressInfo, type Socket, createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import type { Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { hashPassword } from '../../native-host/src/auth/password-hash.ts';
 import { connectorFor, isBindResult } from '../../native-host/src/outbound/connectors/index.ts';
@@ -30,6 +26,14 @@ import { Rep } from '../../native-host/src/protocol/socks5.ts';
 import { directDispatcher } from '../../native-host/src/server/socks-server.ts';
 import { type HttpConnectProxy, startHttpConnectProxy } from '../helpers/http-connect-proxy.ts';
 import { ByteReader, type EchoServer, closed, connectTo, startEchoServer } from '../helpers/net.ts';
+import {
+  type Daemon,
+  type Dante,
+  freePort,
+  startDante,
+  startMicrosocks,
+  startScripted,
+} from '../helpers/reference-servers.ts';
 import { type TestServer, startSocksServer, testSettings } from '../helpers/socks-server.ts';
 
 const USER = { username: 'alice', password: 'correct horse' };
@@ -57,165 +61,12 @@ async function startRecordingServer(withUsers: boolean): Promise<RecordingServer
   return Object.assign(server, { destinations });
 }
 
-interface Scripted {
-  readonly port: number;
-  /** Bytes received per connection, in order. */
-  readonly received: Buffer[];
-  close(): Promise<void>;
-}
-
-/** A fake upstream that runs `script` on each connection (the socket is never closed by it). */
-function startScripted(
-  script: (socket: Socket, reader: ByteReader) => Promise<void> | void,
-): Promise<Scripted> {
-  const received: Buffer[] = [];
-  const sockets = new Set<Socket>();
-  const server = createServer({ allowHalfOpen: true }, (socket) => {
-    sockets.add(socket);
-    const index = received.push(Buffer.alloc(0)) - 1;
-    socket.on('data', (chunk: Buffer) => {
-      received[index] = Buffer.concat([received[index]!, chunk]);
-    });
-    socket.on('error', () => undefined);
-    Promise.resolve(script(socket, new ByteReader(socket))).catch(() => socket.destroy());
-  });
-  return new Promise((resolve) => {
-    server.listen(0, '127.0.0.1', () =>
-      resolve({
-        port: (server.address() as AddressInfo).port,
-        received,
-        close: () =>
-          new Promise((done) => {
-            for (const s of sockets) s.destroy();
-            server.close(() => done());
-          }),
-      }),
-    );
-  });
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
-
-async function waitForPort(port: number, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      const s = await connectTo(port);
-      s.destroy();
-      return;
-    } catch (error) {
-      if (Date.now() > deadline) throw error;
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
-}
-
 async function eventually(check: () => boolean, timeoutMs = 2000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!check()) {
     if (Date.now() > deadline) assert.fail('condition not met in time');
     await new Promise((r) => setTimeout(r, 20));
   }
-}
-
-interface Daemon {
-  readonly port: number;
-  readonly output: () => string;
-  stop(): Promise<void>;
-}
-
-/** Starts microsocks on loopback; stopped by its own PID. */
-async function startMicrosocks(auth?: { username: string; password: string }): Promise<Daemon> {
-  const port = await freePort();
-  const args = ['-i', '127.0.0.1', '-p', String(port)];
-  if (auth) args.push('-u', auth.username, '-P', auth.password);
-  const child = spawn('/usr/bin/microsocks', args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  child.stdout?.on('data', (c: Buffer) => {
-    output += c.toString();
-  });
-  child.stderr?.on('data', (c: Buffer) => {
-    output += c.toString();
-  });
-  const stop = (): Promise<void> => stopChild(child, child.pid);
-  try {
-    await waitForPort(port);
-  } catch (error) {
-    await stop();
-    throw new Error(`microsocks did not start: ${output}`, { cause: error });
-  }
-  return { port, output: () => output, stop };
-}
-
-function stopChild(child: ChildProcess, pid: number | undefined): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null || pid === undefined) return Promise.resolve();
-  return new Promise((resolve) => {
-    child.once('exit', () => resolve());
-    process.kill(pid, 'SIGTERM');
-  });
-}
-
-/** Starts danted (no auth) in its own process group; stopped by that group. */
-async function startDante(): Promise<Daemon & { readonly log: () => string }> {
-  const port = await freePort();
-  const dir = mkdtempSync(join(tmpdir(), 'switchyard-dante-'));
-  const logFile = join(dir, 'dante.log');
-  const conf = join(dir, 'danted.conf');
-  writeFileSync(
-    conf,
-    [
-      `logoutput: ${logFile}`,
-      `internal: 127.0.0.1 port = ${port}`,
-      'external: 127.0.0.1',
-      'clientmethod: none',
-      'socksmethod: none',
-      'user.privileged: root',
-      'user.unprivileged: nobody',
-      'timeout.negotiate: 30',
-      'client pass { from: 127.0.0.0/8 to: 0/0 }',
-      // danted wants each keyword of a block on its own line.
-      'socks pass {\n  from: 127.0.0.0/8 to: 0/0\n  command: connect bind udpassociate\n  log: connect error\n}',
-      'socks pass { from: 0/0 to: 0/0  command: bindreply udpreply }',
-      '',
-    ].join('\n'),
-  );
-  const child = spawn('/usr/sbin/danted', ['-f', conf, '-p', join(dir, 'danted.pid'), '-N', '1'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    detached: true,
-  });
-  let output = '';
-  child.stderr?.on('data', (c: Buffer) => {
-    output += c.toString();
-  });
-  const pgid = child.pid;
-  const stop = async (): Promise<void> => {
-    if (pgid !== undefined && child.exitCode === null && child.signalCode === null) {
-      const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-      // danted forks helpers into the group we created for it: stop that group only.
-      process.kill(-pgid, 'SIGTERM');
-      await exited;
-    }
-    rmSync(dir, { recursive: true, force: true });
-  };
-  try {
-    await waitForPort(port);
-  } catch (error) {
-    const log = existsSync(logFile) ? readFileSync(logFile, 'utf8') : '';
-    await stop();
-    throw new Error(`danted did not start: ${output}${log}`, { cause: error });
-  }
-  return {
-    port,
-    output: () => output,
-    log: () => (existsSync(logFile) ? readFileSync(logFile, 'utf8') : ''),
-    stop,
-  };
 }
 
 // ---- connector helpers ----------------------------------------------------------------------
@@ -955,7 +806,7 @@ describe('microsocks', () => {
 });
 
 describe('dante-server', () => {
-  let dante: Awaited<ReturnType<typeof startDante>>;
+  let dante: Dante;
   before(async () => {
     dante = await startDante();
   });

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { ByteReader, closed, connectTo, type EchoServer, startEchoServer } from '../helpers/net.ts';
-import { startSocksServer, type TestServer } from '../helpers/socks-server.ts';
+import { startSocksServer } from '../helpers/socks-server.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 function connectNoAuth(port: number): Buffer {

@@ -7,10 +7,10 @@
 import assert from 'node:assert/strict';
 import { type Socket as UdpSocket, createSocket } from 'node:dgram';
 import { once } from 'node:events';
-import type { Socket } from 'node:net';
+import { type Socket, connect } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { SocksClient, type SocksClientOptions, type SocksProxy, type SocksRemoteHost } from 'socks';
-import { ByteReader, type EchoServer, closed, connectTo, startEchoServer } from '../helpers/net.ts';
+import { ByteReader, type EchoServer, closed, startEchoServer } from '../helpers/net.ts';
 import { type SwitchyardProcess, startSwitchyard } from '../helpers/switchyard-process.ts';
 
 const TEST_TIMEOUT = 20_000;
@@ -44,6 +44,18 @@ async function echoRoundTrip(socket: Socket): Promise<Buffer> {
   const reader = new ByteReader(socket);
   socket.end(PAYLOAD);
   return reader.readToEnd(5_000);
+}
+
+/** The BIND peer: a plain TCP client that keeps its write side open after the other side's FIN. */
+function connectPeer(port: number): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ port, host: '127.0.0.1', allowHalfOpen: true });
+    socket.once('connect', () => {
+      socket.off('error', reject);
+      resolve(socket);
+    });
+    socket.once('error', reject);
+  });
 }
 
 /** Starts a BIND request; resolves with the library's 'bound' event, the client and its events. */
@@ -229,7 +241,7 @@ describe('socks (npm) BIND through the host', () => {
       assert.ok(boundPort > 0, `bound port ${boundPort}`);
 
       const established = nextEvent(client, 'established');
-      const peer = await connectTo(boundPort, '127.0.0.1');
+      const peer = await connectPeer(boundPort);
       const peerPort = peer.localPort;
       const { socket, remoteHost } = await established;
       assert.deepEqual(remoteHost, { host: '127.0.0.1', port: peerPort });
@@ -267,7 +279,7 @@ describe('socks (npm) BIND through the host', () => {
         timeout: 5_000,
       });
       const failed = nextError(client);
-      const peer = await connectTo(bound.remoteHost?.port ?? 0, '127.0.0.1');
+      const peer = await connectPeer(bound.remoteHost?.port ?? 0);
       const peerReader = new ByteReader(peer);
       const error = await failed;
       assert.equal(

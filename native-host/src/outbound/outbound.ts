@@ -23,6 +23,11 @@ export interface Connected {
   readonly bound: Endpoint;
   /** The address actually connected to (after resolution), for logs and access checks. */
   readonly remote: Endpoint;
+  /**
+   * The label of the outbound that carried it, when that may differ from the one asked
+   * (a route that failed over to its fallback).
+   */
+  readonly via?: string;
 }
 
 export interface PendingBind {

@@ -1,0 +1,250 @@
+import assert from 'node:assert/strict';
+import { type ChildProcess, type ExecFileSyncOptions, execFileSync, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { existsSync, realpathSync } from 'node:fs';
+import { type AddressInfo, connect, createServer, type Server, type Socket } from 'node:net';
+import { userInfo } from 'node:os';
+import { after, before, describe, test } from 'node:test';
+import { lookupClientIdentity, type SocketEnd } from '../../native-host/src/policy/client-identity.ts';
+
+const LINUX = process.platform === 'linux';
+const ROOT = process.getuid?.() === 0;
+const OTHER_USER = 'switchyard-other';
+const PYTHON = '/usr/bin/python3';
+const SETPRIV = '/usr/bin/setpriv';
+
+interface Listener {
+  readonly server: Server;
+  readonly port: number;
+  /** The next accepted socket, with both ends as the server sees them. */
+  accept(): Promise<{ socket: Socket; client: SocketEnd; local: SocketEnd }>;
+  close(): Promise<void>;
+}
+
+async function listen(host: string): Promise<Listener> {
+  const sockets: Socket[] = [];
+  const server = createServer((socket) => {
+    sockets.push(socket);
+    socket.on('error', () => undefined);
+  });
+  server.listen(0, host);
+  await once(server, 'listening');
+  return {
+    server,
+    port: (server.address() as AddressInfo).port,
+    async accept() {
+      const [socket] = (await once(server, 'connection')) as [Socket];
+      return {
+        socket,
+        client: { host: socket.remoteAddress!, port: socket.remotePort! },
+        local: { host: socket.localAddress!, port: socket.localPort! },
+      };
+    },
+    close: () =>
+      new Promise<void>((done) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => done());
+      }),
+  };
+}
+
+function canListen(host: string): boolean {
+  try {
+    execFileSync(process.execPath, [
+      '-e',
+      `require('net').createServer().listen(0, ${JSON.stringify(host)}, function () { this.close(); })`,
+    ]);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const IPV6 = LINUX && canListen('::1');
+
+/** Connects from this process and looks the client up from the server's side. */
+async function lookupOwnClient(listenHost: string, connectHost: string, program: boolean) {
+  const listener = await listen(listenHost);
+  try {
+    const accepted = listener.accept();
+    const client = connect({ host: connectHost, port: listener.port });
+    client.on('error', () => undefined);
+    const { client: clientEnd, local } = await accepted;
+    const identity = await lookupClientIdentity(clientEnd, local, { program });
+    client.destroy();
+    return { identity, clientEnd, local };
+  } finally {
+    await listener.close();
+  }
+}
+
+describe('lookupClientIdentity: this process', { skip: !LINUX && 'reads Linux /proc' }, () => {
+  const me = { uid: process.getuid?.(), userName: userInfo().username };
+  const program = realpathSync(process.execPath);
+
+  test('an IPv4 client is identified with our uid, pid and program', async () => {
+    const { identity } = await lookupOwnClient('127.0.0.1', '127.0.0.1', true);
+    assert.deepEqual(identity, { ...me, pid: process.pid, program });
+  });
+
+  test('without program: true, no process walk', async () => {
+    const { identity } = await lookupOwnClient('127.0.0.1', '127.0.0.1', false);
+    assert.deepEqual(identity, me);
+  });
+
+  test('an IPv6 client on ::1', { skip: !IPV6 && 'no IPv6 loopback' }, async () => {
+    const { identity, clientEnd } = await lookupOwnClient('::1', '::1', true);
+    assert.equal(clientEnd.host, '::1');
+    assert.deepEqual(identity, { ...me, pid: process.pid, program });
+  });
+
+  test('an IPv4 client of a dual-stack listener (seen as ::ffff:127.0.0.1)', {
+    skip: !IPV6 && 'no IPv6',
+  }, async () => {
+    const { identity, clientEnd } = await lookupOwnClient('::', '127.0.0.1', true);
+    assert.equal(clientEnd.host, '::ffff:127.0.0.1');
+    assert.deepEqual(identity, { ...me, pid: process.pid, program });
+  });
+
+  test('an IPv6 socket dialling a mapped address (listed in tcp6)', {
+    skip: !IPV6 && 'no IPv6',
+  }, async () => {
+    const { identity, clientEnd } = await lookupOwnClient('::', '::ffff:127.0.0.1', true);
+    assert.equal(clientEnd.host, '::ffff:127.0.0.1');
+    assert.deepEqual(identity, { ...me, pid: process.pid, program });
+  });
+
+  test('no such connection, or nonsense, gives undefined', async () => {
+    const listener = await listen('127.0.0.1');
+    try {
+      const missing = await lookupClientIdentity(
+        { host: '127.0.0.1', port: 1 },
+        { host: '127.0.0.1', port: listener.port },
+        { program: true },
+      );
+      assert.equal(missing, undefined);
+      assert.equal(
+        await lookupClientIdentity(
+          { host: 'example.com', port: 1 },
+          { host: '::1', port: 2 },
+          { program: false },
+        ),
+        undefined,
+      );
+      assert.equal(
+        await lookupClientIdentity(
+          { host: '127.0.0.1', port: 1 },
+          { host: '::1', port: 2 },
+          { program: false },
+        ),
+        undefined,
+      );
+    } finally {
+      await listener.close();
+    }
+  });
+});
+
+const CLIENT_SCRIPT = [
+  'import socket, sys',
+  's = socket.create_connection((sys.argv[1], int(sys.argv[2])))',
+  // Hold the connection until the server closes it: the lookup needs the socket alive.
+  's.recv(1)',
+].join('\n');
+
+const QUIET: ExecFileSyncOptions = { stdio: ['ignore', 'pipe', 'ignore'] };
+
+function ensureOtherUser(): { uid: number; gid: number } {
+  const ids = (): { uid: number; gid: number } => ({
+    uid: Number(execFileSync('id', ['-u', OTHER_USER], QUIET).toString().trim()),
+    gid: Number(execFileSync('id', ['-g', OTHER_USER], QUIET).toString().trim()),
+  });
+  try {
+    return ids();
+  } catch {
+    try {
+      execFileSync('useradd', ['--system', '--no-create-home', '--shell', '/usr/sbin/nologin', OTHER_USER], {
+        stdio: 'ignore',
+      });
+    } catch {
+      // Created meanwhile by a concurrent run: the second lookup tells.
+    }
+    return ids();
+  }
+}
+
+const otherUserSkip = !LINUX
+  ? 'reads Linux /proc'
+  : !ROOT
+    ? 'needs root to run a client as another user'
+    : !existsSync(PYTHON) || !existsSync(SETPRIV)
+      ? `needs ${PYTHON} and ${SETPRIV}`
+      : false;
+
+describe('lookupClientIdentity: another OS user', { skip: otherUserSkip }, () => {
+  let other: { uid: number; gid: number };
+  const children: ChildProcess[] = [];
+  const python = existsSync(PYTHON) ? realpathSync(PYTHON) : PYTHON;
+
+  before(() => {
+    other = ensureOtherUser();
+  });
+  after(() => {
+    for (const child of children) child.kill();
+  });
+
+  /** Runs the Python client as the other user against a fresh listener; returns what we saw. */
+  async function lookupOtherClient(host: string, program: boolean) {
+    const listener = await listen(host);
+    try {
+      const accepted = listener.accept();
+      const child = spawn(
+        SETPRIV,
+        [
+          `--reuid=${other.uid}`,
+          `--regid=${other.gid}`,
+          '--clear-groups',
+          PYTHON,
+          '-c',
+          CLIENT_SCRIPT,
+          host,
+          String(listener.port),
+        ],
+        { stdio: ['ignore', 'ignore', 'pipe'] },
+      );
+      children.push(child);
+      let stderr = '';
+      child.stderr?.on('data', (chunk: Buffer) => {
+        stderr += chunk.toString();
+      });
+      const exited = once(child, 'exit');
+      const timeout = setTimeout(() => child.kill(), 10_000);
+      const first = await Promise.race([accepted, exited.then(() => undefined)]);
+      if (first === undefined) throw new Error(`the client exited before connecting: ${stderr}`);
+      const identity = await lookupClientIdentity(first.client, first.local, { program });
+      first.socket.end();
+      await exited;
+      clearTimeout(timeout);
+      return { identity, pid: child.pid };
+    } finally {
+      await listener.close();
+    }
+  }
+
+  test('a client of another user is identified with that uid, name and program', async () => {
+    const { identity, pid } = await lookupOtherClient('127.0.0.1', true);
+    // setpriv execs Python in place, so the client keeps the pid we spawned.
+    assert.deepEqual(identity, { uid: other.uid, userName: OTHER_USER, pid, program: python });
+    assert.notEqual(identity?.uid, process.getuid?.());
+  });
+
+  test('without program: true, only the user', async () => {
+    const { identity } = await lookupOtherClient('127.0.0.1', false);
+    assert.deepEqual(identity, { uid: other.uid, userName: OTHER_USER });
+  });
+
+  test('over IPv6', { skip: !IPV6 && 'no IPv6 loopback' }, async () => {
+    const { identity, pid } = await lookupOtherClient('::1', true);
+    assert.deepEqual(identity, { uid: other.uid, userName: OTHER_USER, pid, program: python });
+  });
+});
