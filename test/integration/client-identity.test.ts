@@ -48,20 +48,6 @@ async function listen(host: string): Promise<Listener> {
   };
 }
 
-function canListen(host: string): boolean {
-  try {
-    execFileSync(process.execPath, [
-      '-e',
-      `require('net').createServer().listen(0, ${JSON.stringify(host)}, function () { this.close(); })`,
-    ]);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-const IPV6 = LINUX && canListen('::1');
-
 /** Connects from this process and looks the client up from the server's side. */
 async function lookupOwnClient(listenHost: string, connectHost: string, program: boolean) {
   const listener = await listen(listenHost);
@@ -78,7 +64,7 @@ async function lookupOwnClient(listenHost: string, connectHost: string, program:
   }
 }
 
-describe('lookupClientIdentity: this process', { skip: !LINUX && 'reads Linux /proc' }, () => {
+describe('lookupClientIdentity: this process', () => {
   const me = { uid: process.getuid?.(), userName: userInfo().username };
   const program = realpathSync(process.execPath);
 
@@ -92,23 +78,19 @@ describe('lookupClientIdentity: this process', { skip: !LINUX && 'reads Linux /p
     assert.deepEqual(identity, me);
   });
 
-  test('an IPv6 client on ::1', { skip: !IPV6 && 'no IPv6 loopback' }, async () => {
+  test('an IPv6 client on ::1', async () => {
     const { identity, clientEnd } = await lookupOwnClient('::1', '::1', true);
     assert.equal(clientEnd.host, '::1');
     assert.deepEqual(identity, { ...me, pid: process.pid, program });
   });
 
-  test('an IPv4 client of a dual-stack listener (seen as ::ffff:127.0.0.1)', {
-    skip: !IPV6 && 'no IPv6',
-  }, async () => {
+  test('an IPv4 client of a dual-stack listener (seen as ::ffff:127.0.0.1)', async () => {
     const { identity, clientEnd } = await lookupOwnClient('::', '127.0.0.1', true);
     assert.equal(clientEnd.host, '::ffff:127.0.0.1');
     assert.deepEqual(identity, { ...me, pid: process.pid, program });
   });
 
-  test('an IPv6 socket dialling a mapped address (listed in tcp6)', {
-    skip: !IPV6 && 'no IPv6',
-  }, async () => {
+  test('an IPv6 socket dialling a mapped address (listed in tcp6)', async () => {
     const { identity, clientEnd } = await lookupOwnClient('::', '::ffff:127.0.0.1', true);
     assert.equal(clientEnd.host, '::ffff:127.0.0.1');
     assert.deepEqual(identity, { ...me, pid: process.pid, program });
@@ -173,15 +155,15 @@ function ensureOtherUser(): { uid: number; gid: number } {
   }
 }
 
-const otherUserSkip = !LINUX
-  ? 'reads Linux /proc'
-  : !ROOT
-    ? 'needs root to run a client as another user'
-    : !existsSync(PYTHON) || !existsSync(SETPRIV)
-      ? `needs ${PYTHON} and ${SETPRIV}`
-      : false;
+// These tests need Linux /proc, root (to create a user and run a client as it), python3 and
+// setpriv; the test command installs what is missing, so a missing piece is a failure here.
+before(() => {
+  assert.ok(LINUX, 'client identity reads Linux /proc');
+  assert.ok(ROOT, 'running a client as another OS user needs root');
+  assert.ok(existsSync(PYTHON) && existsSync(SETPRIV), `needs ${PYTHON} and ${SETPRIV}`);
+});
 
-describe('lookupClientIdentity: another OS user', { skip: otherUserSkip }, () => {
+describe('lookupClientIdentity: another OS user', () => {
   let other: { uid: number; gid: number };
   const children: ChildProcess[] = [];
   const python = existsSync(PYTHON) ? realpathSync(PYTHON) : PYTHON;
@@ -243,7 +225,7 @@ describe('lookupClientIdentity: another OS user', { skip: otherUserSkip }, () =>
     assert.deepEqual(identity, { uid: other.uid, userName: OTHER_USER });
   });
 
-  test('over IPv6', { skip: !IPV6 && 'no IPv6 loopback' }, async () => {
+  test('over IPv6', async () => {
     const { identity, pid } = await lookupOtherClient('::1', true);
     assert.deepEqual(identity, { uid: other.uid, userName: OTHER_USER, pid, program: python });
   });

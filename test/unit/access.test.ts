@@ -758,3 +758,64 @@ describe('access: private destinations', () => {
     assert.equal((verdict as AccessDeny).rule, 'builtin:no-address');
   });
 });
+
+describe('access: UDP ASSOCIATE', () => {
+  const associate = (options: RequestOptions & { user?: string } = {}): TunnelRequest => ({
+    ...request({ host: '0.0.0.0', port: 0, ...options }),
+    command: 'udp-associate',
+  });
+
+  test('the association is judged on the client alone', async () => {
+    const p = policy([{ id: 'no-bob', action: 'deny', users: ['bob'] }]);
+    assert.deepEqual(
+      await p.evaluate(associate({ user: 'bob' })),
+      ruleDeny('no-bob', 'as user bob from 127.0.0.1 to 0.0.0.0:0'),
+    );
+    assert.deepEqual(await p.evaluate(associate({ user: 'alice' })), ALLOW);
+  });
+
+  test('a rule about destinations defers to the datagrams', async () => {
+    const p = policy([
+      { id: 'corp-dns', action: 'allow', hosts: [{ type: 'domain', value: '*.corp.test' }], ports: [53] },
+      { id: 'rest', action: 'deny' },
+    ]);
+    const association = associate();
+    assert.deepEqual(await p.evaluate(association), ALLOW);
+    assert.deepEqual(
+      await p.evaluateDatagram(association, addressOf('ns.corp.test', 53)),
+      allowBy('corp-dns'),
+    );
+    assert.deepEqual(
+      await p.evaluateDatagram(association, addressOf('1.1.1.1', 53)),
+      ruleDeny('rest', 'from 127.0.0.1 to 1.1.1.1:53'),
+    );
+  });
+
+  test('the client address zeros are not a private destination; datagram destinations are', async () => {
+    const p = policy([], { listenIsLoopback: false, privateDestinations: 'auto' });
+    const association = associate({ client: '192.168.1.7', local: '192.168.1.5' });
+    assert.deepEqual(await p.evaluate(association), ALLOW);
+    const lan = await p.evaluateDatagram(association, addressOf('192.168.1.1', 53));
+    assert.equal((lan as AccessDeny).rule, 'builtin:private-destinations');
+    const pending = asPending(await p.evaluateDatagram(association, addressOf('dns.test', 53)));
+    assert.deepEqual(pending.resolve(['9.9.9.9', '10.0.0.53']).kind, 'allow');
+  });
+
+  test('the identity is looked up once per association', async () => {
+    const stub = identityStub({ uid: 1000, userName: 'alice' });
+    const p = policy(
+      [
+        { id: 'no-bob', action: 'deny', localUsers: ['bob'] },
+        { id: 'no-dns', action: 'deny', ports: [53], programs: ['curl'] },
+      ],
+      { localClients: 'owner', identity: stub },
+    );
+    const association = associate();
+    assert.deepEqual(await p.evaluate(association), ALLOW);
+    await Promise.all([
+      p.evaluateDatagram(association, addressOf('1.1.1.1', 53)),
+      p.evaluateDatagram(association, addressOf('8.8.8.8', 53)),
+    ]);
+    assert.deepEqual(stub.calls, [{ program: true }]);
+  });
+});

@@ -1,5 +1,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { defaultConfigPath } from '../config/paths.ts';
+import { checkCommand } from './check.ts';
+import { routeCommand } from './route.ts';
 import { serve } from './serve.ts';
 import { userAdd, userList, userRemove } from './user.ts';
 
@@ -44,7 +46,26 @@ export function buildProgram(version: string): Command {
     .option('--idle-timeout <ms>', 'close tunnels idle this long (0 = never)', milliseconds)
     .option('--connect-timeout <ms>', 'give up connecting to a destination after this long', milliseconds)
     .option('--max-connections <n>', 'refuse clients beyond this many', positiveInt)
+    .option(
+      '--via <url>',
+      'send all traffic through this upstream (repeat for a chain, in order): socks5://[user[:pass]@]host:port, ' +
+        'socks4://, socks4a://, http://. A password here is visible to other local users in the process list.',
+      (value: string, previous: string[] = []) => [...previous, value],
+    )
     .action(serve);
+
+  program
+    .command('route <target>')
+    .description('show which rule and route a host, host:port or URL takes, without connecting')
+    .addOption(configOption())
+    .action(routeCommand);
+
+  program
+    .command('check <name>')
+    .description('connect through an upstream or route, hop by hop, and report each hop')
+    .addOption(configOption())
+    .requiredOption('-t, --target <host:port>', 'where the last hop connects to')
+    .action(checkCommand);
 
   const user = program.command('user').description('manage inbound users (RFC 1929 username/password)');
   user

@@ -17,7 +17,8 @@ export function parseTarget(text: string, defaultPort = 443): { host: string; po
   const parts = text.split(':');
   if (parts.length === 2) {
     const port = Number(parts[1]);
-    if (!Number.isInteger(port) || port < 1 || port > 65535) throw new UsageError(`${text}: the port must be 1-65535`);
+    if (!Number.isInteger(port) || port < 1 || port > 65535)
+      throw new UsageError(`${text}: the port must be 1-65535`);
     return { host: parts[0]!, port };
   }
   if (parts.length > 2) return { host: text, port: defaultPort };

@@ -1,11 +1,15 @@
-import type { Config } from '../../../shared/config/schema.ts';
+import { type Config, validateConfig } from '../../../shared/config/schema.ts';
 import { serverSettingsFrom } from '../config/settings.ts';
 import { ConfigError, loadConfig } from '../config/store.ts';
-import { type LogFormat, type LogLevel, createLogger } from '../log/logger.ts';
+import { type CredentialSource, envCredentials } from '../credentials/credentials.ts';
+import { type LogFormat, type LogLevel, type Logger, createLogger } from '../log/logger.ts';
+import { UpstreamHealth } from '../outbound/upstream-health.ts';
+import { buildPolicy } from '../policy/dispatcher.ts';
 import { formatAddress } from '../protocol/address.ts';
 import { SocksServer } from '../server/socks-server.ts';
 import { UsageError } from './errors.ts';
 import { isLoopback, parseListen } from './listen-address.ts';
+import { type ViaHop, applyVia, parseVia } from './via.ts';
 
 export interface ServeOptions {
   config: string;
@@ -18,10 +22,18 @@ export interface ServeOptions {
   idleTimeout?: number;
   connectTimeout?: number;
   maxConnections?: number;
+  via?: string[];
 }
 
 /** Command-line flags win over the file, for this run only. */
-export function applyOverrides(config: Config, options: ServeOptions): Config {
+export function applyOverrides(config: Config, options: ServeOptions, via: readonly ViaHop[] = []): Config {
+  const merged = applyFlags(config, options);
+  const result = validateConfig(applyVia(merged, via));
+  if (!result.ok) throw new ConfigError(options.config, result.issues);
+  return result.config;
+}
+
+function applyFlags(config: Config, options: ServeOptions): Config {
   const listen = options.listen ? parseListen(options.listen, config.listen.host) : config.listen;
   return {
     ...config,
@@ -51,12 +63,50 @@ export function checkOpenProxy(config: Config): void {
   );
 }
 
+/** Upstream passwords: from --via URLs for those hops, else from the variable the config names. */
+function credentialSource(via: readonly ViaHop[]): CredentialSource {
+  const fromEnv = envCredentials();
+  const fromVia = new Map(via.map((h) => [h.upstream.id, h.credentials]));
+  return async (upstream) => (fromVia.has(upstream.id) ? fromVia.get(upstream.id) : fromEnv(upstream));
+}
+
+export interface Runtime {
+  readonly settings: ReturnType<typeof serverSettingsFrom>;
+  readonly dispatch: ReturnType<typeof buildPolicy>['dispatch'];
+}
+
+export function buildRuntime(
+  config: Config,
+  credentials: CredentialSource,
+  logger: Logger,
+  health: UpstreamHealth,
+): Runtime {
+  const policy = buildPolicy({
+    config,
+    credentials,
+    logger,
+    health,
+    ownerUid: process.getuid?.(),
+    listenIsLoopback: isLoopback(config.listen.host),
+  });
+  return { settings: serverSettingsFrom(config), dispatch: policy.dispatch };
+}
+
 export async function serve(options: ServeOptions): Promise<void> {
+  const via = (options.via ?? []).map((url, i) => parseVia(url, i));
   const loaded = await loadConfig(options.config);
-  let config = applyOverrides(loaded.config, options);
+  let config = applyOverrides(loaded.config, options, via);
   checkOpenProxy(config);
   const logger = createLogger({ level: config.log.level, format: config.log.format });
-  const server = new SocksServer({ settings: serverSettingsFrom(config), logger });
+  if (via.some((h) => h.credentials?.password)) {
+    logger.warn(
+      'a password was given on the command line with --via: other local users can read it in the process list',
+    );
+  }
+  const credentials = credentialSource(via);
+  const health = new UpstreamHealth({ retryMs: config.timeouts.upstreamRetryMs });
+  const runtime = buildRuntime(config, credentials, logger, health);
+  const server = new SocksServer({ settings: runtime.settings, dispatch: runtime.dispatch, logger });
   let address: ReturnType<SocksServer['address']>;
   try {
     address = await server.listen();
@@ -88,9 +138,11 @@ export async function serve(options: ServeOptions): Promise<void> {
 
   const reload = async (): Promise<void> => {
     try {
-      const next = applyOverrides((await loadConfig(options.config)).config, options);
+      const next = applyOverrides((await loadConfig(options.config)).config, options, via);
       checkOpenProxy(next);
-      server.reconfigure(serverSettingsFrom({ ...next, listen: config.listen }));
+      // The listener stays where it is; everything else applies to new connections.
+      const fresh = buildRuntime({ ...next, listen: config.listen }, credentials, logger, health);
+      server.reconfigure(fresh.settings, fresh.dispatch);
       config = next;
       logger.info('config reloaded; new connections use it, open tunnels keep running', {
         config: options.config,

@@ -126,7 +126,11 @@ export class DirectOutbound implements Outbound {
 
   async connect(destination: Address, options: OutboundOptions): Promise<Connected> {
     const deadline = Date.now() + this.options.connectTimeoutMs;
-    const addresses = await this.resolve(destination);
+    let addresses = await this.resolve(destination);
+    if (options.vetAddresses) {
+      const allowed = new Set(options.vetAddresses(addresses.map((a) => a.address)));
+      addresses = addresses.filter((a) => allowed.has(a.address));
+    }
     let lastError: unknown;
     // Every address is tried (IPv6 and IPv4 as the resolver ordered them) within one deadline,
     // so a dead first address does not cost the client the whole request.

@@ -15,6 +15,12 @@ export interface Endpoint {
 export interface OutboundOptions {
   /** Aborted when the client goes away or the server shuts down. */
   readonly signal: AbortSignal;
+  /**
+   * Access control on resolved addresses, for exits that resolve here (direct): given every
+   * address the name resolved to, returns the ones that may be connected to, or throws an
+   * OutboundError (REP 02). The exit then connects to exactly those, never resolving again.
+   */
+  readonly vetAddresses?: (addresses: readonly string[]) => readonly string[];
 }
 
 export interface Connected {
@@ -55,6 +61,7 @@ export type OutboundFailure =
   | 'rejected'
   | 'protocol'
   | 'aborted'
+  | 'denied'
   | 'other';
 
 /** A failure to reach a destination, carrying the one REP the client will see. */

@@ -15,15 +15,17 @@
  *    loopback): loopback, private, link-local, unspecified and multicast addresses are refused,
  *    whatever the rules say. IP literals are judged at once, including the spellings a resolver
  *    reads as addresses (`127.1`, `0x7f000001`, `::ffff:127.0.0.1`); names are judged on their
- *    resolved addresses.
+ *    resolved addresses. Literals are refused before routing even if a chained route would
+ *    carry them to an exit where they mean something else: erring closed costs little there.
  * 3. The access rules in order, first match wins; a rule matches when every condition it has
  *    holds. No match allows.
  *
  * Conditions that need facts the request does not carry:
  * - `localUsers` and `programs` need the client's identity from /proc. It is fetched at most
- *   once per request and only when a rule (or the owner check) needs it; the program only when
- *   some rule has a `programs` condition, because finding it walks every process. Clients that
- *   are not on this machine, or whose identity cannot be read, match no such condition.
+ *   once per connection (a UDP association's datagrams share it) and only when a rule or the
+ *   owner check needs it; the program only when some rule has a `programs` condition, because
+ *   finding it walks every process. Clients that are not on this machine, or whose identity
+ *   cannot be read, match no such condition.
  * - `destinations` hold addresses. A request naming a host cannot be judged by them until the
  *   name is resolved, and neither can the private-destination check. Then evaluate() returns a
  *   `pending` verdict (`needsResolution(verdict)` is true):
@@ -39,6 +41,13 @@
  *   Names that only look numeric (`1.2.3.256`) are names; `127.1` and friends are treated as
  *   their address at once and, when destinations are restricted, still come back pending so
  *   that the caller resolves them and the resolver's own reading is what gets checked.
+ *
+ * UDP ASSOCIATE: the request's address is where the client will send from, not a destination.
+ * evaluate() judges the association on the client alone: rules are read in order and the first
+ * one whose client conditions hold decides, unless it also has destination conditions (hosts,
+ * ports, destinations), in which case the answer differs per destination and the association
+ * is allowed. Each datagram destination is then judged by evaluateDatagram(), with the same
+ * verdicts (and the same pending/resolve protocol) as a CONNECT.
  */
 import type { AccessRule, TimeWindow } from '../../../shared/config/schema.ts';
 import { type Cidr, cidrContains, type IpAddress, parseCidr } from '../../../shared/rules/ip.ts';
@@ -46,6 +55,7 @@ import { type CompiledRuleset, compileRules, RulesValidationError } from '../../
 import type { HostPattern, PortRange, ValidationError } from '../../../shared/rules/types.ts';
 import { normalizeHost } from '../../../shared/rules/validate.ts';
 import type { Logger } from '../log/logger.ts';
+import type { Address } from '../protocol/address.ts';
 import type { TunnelRequest } from '../server/types.ts';
 import { type AddressClass, classifyIp, type NumericHost, parseNumericHost } from './address-ranges.ts';
 import { type ClientIdentity, lookupClientIdentity } from './client-identity.ts';
@@ -88,7 +98,14 @@ export interface AccessPending {
 export type AccessVerdict = AccessAllow | AccessDeny | AccessPending;
 
 export interface AccessPolicy {
+  /** Judges a request before routing; for UDP ASSOCIATE, the association (see the module comment). */
   evaluate(request: TunnelRequest): Promise<AccessVerdict>;
+  /**
+   * Judges one destination of an allowed UDP association, exactly as a CONNECT to it from the
+   * same client would be (pending included); the client's identity is looked up once per
+   * association, not per destination.
+   */
+  evaluateDatagram(association: TunnelRequest, destination: Address): Promise<AccessVerdict>;
   /** Whether private destinations are refused (privateDestinations and the listen address). */
   readonly restrictsPrivate: boolean;
 }
@@ -139,6 +156,10 @@ interface CompiledRule {
 /** Everything known about one request while it is evaluated. */
 interface Facts {
   readonly request: TunnelRequest;
+  /** The connection's own request: for a datagram, its association. */
+  readonly origin: TunnelRequest;
+  /** Judging a UDP association itself, whose address is the client's, not a destination. */
+  readonly association: boolean;
   readonly clientIp: IpAddress | undefined;
   /** The client runs on this machine, so /proc can tell who it is. */
   readonly isLocal: boolean;
@@ -239,7 +260,8 @@ function compileRule(rule: AccessRule, index: number, errors: ValidationError[])
     programs,
     time: rule.time,
     needsIdentity: localUsers !== undefined || programs !== undefined,
-    judgesDestination: rule.hosts !== undefined || rule.ports !== undefined || rule.destinations !== undefined,
+    judgesDestination:
+      rule.hosts !== undefined || rule.ports !== undefined || rule.destinations !== undefined,
   };
 }
 
@@ -331,7 +353,10 @@ export function compileAccess(input: AccessInput, context: AccessContext): Acces
   const wantProgram = rules.some((r) => r.programs !== undefined);
   const anyDestinations = rules.some((r) => r.destinations !== undefined);
   const localUserAllows = rules.some((r) => r.action === 'allow' && r.localUsers !== undefined);
-  const identityFrom = rules.map((_, i) => rules.slice(i).some((r) => r.needsIdentity));
+  // identityFrom[i]: some rule from i on needs the client's identity.
+  const identityFrom: boolean[] = new Array<boolean>(rules.length + 1).fill(false);
+  for (let i = rules.length - 1; i >= 0; i--)
+    identityFrom[i] = rules[i]!.needsIdentity || identityFrom[i + 1]!;
 
   const privateWhy =
     input.privateDestinations === 'deny'
@@ -339,16 +364,23 @@ export function compileAccess(input: AccessInput, context: AccessContext): Acces
       : 'when it listens beyond loopback, so that clients on the network cannot reach this machine or its LAN; ' +
         'set privateDestinations: "allow" to permit them';
 
+  // Keyed by the connection's request, so that an association's datagrams reuse its lookup;
+  // a promise, so that datagrams arriving together share one.
+  const identities = new WeakMap<TunnelRequest, Promise<ClientIdentity | undefined>>();
+
   async function loadIdentity(facts: Facts): Promise<void> {
     if (facts.identityLoaded) return;
     facts.identityLoaded = true;
     if (!facts.isLocal) return;
-    const { client, local } = facts.request;
-    try {
-      facts.identity = await identityOf(client, local, { program: wantProgram });
-    } catch {
-      facts.identity = undefined;
+    let lookup = identities.get(facts.origin);
+    if (lookup === undefined) {
+      const { client, local } = facts.origin;
+      lookup = Promise.resolve()
+        .then(() => identityOf(client, local, { program: wantProgram }))
+        .catch(() => undefined);
+      identities.set(facts.origin, lookup);
     }
+    facts.identity = await lookup;
   }
 
   function ownerDeny(foreign: Foreign): AccessDeny {
@@ -444,7 +476,7 @@ export function compileAccess(input: AccessInput, context: AccessContext): Acces
 
   async function pending(start: number, facts: Facts, foreign: Foreign | undefined): Promise<AccessPending> {
     // resolve() is synchronous, so whatever identity the remaining rules need is fetched now.
-    if (identityFrom[start] === true) await loadIdentity(facts);
+    if (identityFrom[start]) await loadIdentity(facts);
     const host = facts.request.destination.host;
     return {
       kind: 'pending',
@@ -482,18 +514,22 @@ export function compileAccess(input: AccessInput, context: AccessContext): Acces
     };
   }
 
-  async function evaluate(request: TunnelRequest): Promise<AccessVerdict> {
+  /** `origin` is the request the client's identity belongs to: the association for datagrams. */
+  async function run(request: TunnelRequest, origin: TunnelRequest): Promise<AccessVerdict> {
+    const association = request === origin && request.command === 'udp-associate';
     const client = parseNumericHost(request.client.host);
     const local = parseNumericHost(request.local.host);
-    const literal = parseNumericHost(request.destination.host);
+    const literal = association ? undefined : parseNumericHost(request.destination.host);
     const facts: Facts = {
       request,
+      origin,
+      association,
       clientIp: client?.address,
       isLocal:
         client !== undefined &&
         (classifyIp(client.address) === 'loopback' || (local !== undefined && local.text === client.text)),
       literal,
-      name: literal === undefined ? normalizeHost(request.destination.host) : undefined,
+      name: association || literal !== undefined ? undefined : normalizeHost(request.destination.host),
       now: now(),
       identityLoaded: false,
       identity: undefined,
@@ -504,10 +540,13 @@ export function compileAccess(input: AccessInput, context: AccessContext): Acces
       await loadIdentity(facts);
       const uid = facts.identity?.uid;
       if (uid === undefined) {
-        context.logger?.debug('cannot tell which local user this client runs as; allowing it', {
-          id: request.id,
-          client: clientText(request),
-        });
+        // Said once per connection, not again for each of its datagrams.
+        if (request === origin) {
+          context.logger?.debug('cannot tell which local user this client runs as; allowing it', {
+            id: request.id,
+            client: clientText(request),
+          });
+        }
       } else if (uid !== ownerUid) {
         foreign = { uid, userName: facts.identity?.userName };
         if (!localUserAllows) return ownerDeny(foreign);
@@ -522,8 +561,9 @@ export function compileAccess(input: AccessInput, context: AccessContext): Acces
     // A name must be resolved before the private check can judge it, and a numeric name that
     // only a resolver reads must be judged on what the resolver makes of it.
     const recheck =
-      (restrictsPrivate && (literal === undefined || !literal.canonical)) ||
-      (anyDestinations && literal !== undefined && !literal.canonical);
+      !association &&
+      ((restrictsPrivate && (literal === undefined || !literal.canonical)) ||
+        (anyDestinations && literal !== undefined && !literal.canonical));
     // For a name, the rules before the match failed on facts resolution cannot change; for a
     // numeric name they were judged on our reading of it, which the resolver's may contradict.
     const recheckFrom = (index: number): number => (literal === undefined ? index : 0);
@@ -533,7 +573,10 @@ export function compileAccess(input: AccessInput, context: AccessContext): Acces
       if (rule.needsIdentity) await loadIdentity(facts);
       const match = matchRule(rule, facts, literal?.address);
       if (match === 'no') continue;
-      if (match === 'undecided') return pending(i, facts, foreign);
+      if (match === 'undecided') {
+        // An association reaching a rule about destinations is allowed; its datagrams are judged.
+        return association ? finish(undefined, facts, foreign) : pending(i, facts, foreign);
+      }
       const verdict = finish(rule, facts, foreign);
       return verdict.kind === 'allow' && recheck ? pending(recheckFrom(i), facts, foreign) : verdict;
     }
@@ -541,5 +584,9 @@ export function compileAccess(input: AccessInput, context: AccessContext): Acces
     return verdict.kind === 'allow' && recheck ? pending(recheckFrom(rules.length), facts, foreign) : verdict;
   }
 
-  return { evaluate, restrictsPrivate };
+  return {
+    restrictsPrivate,
+    evaluate: (request) => run(request, request),
+    evaluateDatagram: (association, destination) => run({ ...association, destination }, association),
+  };
 }

@@ -29,5 +29,6 @@ export async function runConnect(ctx: CommandContext, outbound: Outbound): Promi
     clientEnded,
     idleTimeoutMs: ctx.settings.timeouts.idleMs,
   });
-  logTunnelEnd(ctx, result, formatAddress(connected.remote));
+  // A failover route says which way it actually went.
+  logTunnelEnd(connected.via ? { ...ctx, via: connected.via } : ctx, result, formatAddress(connected.remote));
 }
