@@ -83,7 +83,7 @@ function escapeRe(text: string): string {
 /** The host's one line per tunnel, which proves the request went through it and how. */
 function tunnelLine(proto: string, dest: string, extra = ''): RegExp {
   return new RegExp(
-    `tunnel closed id=\\d+ client=127\\.0\\.0\\.1:\\d+ ${extra}proto=${proto} cmd=connect dest=${escapeRe(dest)} via=direct remote=127\\.0\\.0\\.1:\\d+ result=done`,
+    `tunnel closed id=\\d+ client=127\\.0\\.0\\.1:\\d+ ${extra}proto=${proto} cmd=connect dest=${escapeRe(dest)} rule=default via=direct remote=127\\.0\\.0\\.1:\\d+ result=done`,
   );
 }
 

@@ -201,7 +201,7 @@ describe('PySocks through the host without inbound users', () => {
     assertBoundIsOutbound(r, peerPorts);
     await host.waitForLog(
       new RegExp(
-        `proto=socks4 cmd=connect dest=127\\.0\\.0\\.1:${echo.port} via=direct .* result=done .*up=204800 down=204800`,
+        `proto=socks4 cmd=connect dest=127\\.0\\.0\\.1:${echo.port} rule=default via=direct .* result=done .*up=204800 down=204800`,
       ),
     );
   });
@@ -211,7 +211,7 @@ describe('PySocks through the host without inbound users', () => {
   }, async () => {
     const r = await pythonJson(TCP_CLIENT, ['socks4', host.port, 'localhost', echo.port, '1', '', '']);
     assertBoundIsOutbound(r, peerPorts);
-    await host.waitForLog(new RegExp(`proto=socks4a cmd=connect dest=localhost:${echo.port} via=direct `));
+    await host.waitForLog(new RegExp(`proto=socks4a cmd=connect dest=localhost:${echo.port} rule=default via=direct `));
   });
 
   test('SOCKS5 (rdns=True) CONNECT to localhost: 200 KiB echoed exactly', {
@@ -219,7 +219,7 @@ describe('PySocks through the host without inbound users', () => {
   }, async () => {
     const r = await pythonJson(TCP_CLIENT, ['socks5', host.port, 'localhost', echo.port, '1', '', '']);
     assertBoundIsOutbound(r, peerPorts);
-    await host.waitForLog(new RegExp(`proto=socks5 cmd=connect dest=localhost:${echo.port} via=direct `));
+    await host.waitForLog(new RegExp(`proto=socks5 cmd=connect dest=localhost:${echo.port} rule=default via=direct `));
   });
 
   test('SOCKS5 UDP ASSOCIATE (rdns=False): three datagrams echoed from 127.0.0.1:ECHO', {
@@ -265,7 +265,7 @@ describe('PySocks through the host with inbound users', () => {
     ]);
     assertBoundIsOutbound(r, peerPorts);
     await host.waitForLog(
-      new RegExp(`user=alice proto=socks5 cmd=connect dest=localhost:${echo.port} via=direct `),
+      new RegExp(`user=alice proto=socks5 cmd=connect dest=localhost:${echo.port} rule=default via=direct `),
     );
   });
 

@@ -113,7 +113,7 @@ describe('socks (npm) CONNECT through the host', () => {
     assert.deepEqual(await echoRoundTrip(socket), PAYLOAD);
     await host.waitForLog(
       new RegExp(
-        `proto=socks4 cmd=connect dest=127\\.0\\.0\\.1:${echo.port} via=direct .*up=65536 down=65536`,
+        `proto=socks4 cmd=connect dest=127\\.0\\.0\\.1:${echo.port} rule=default via=direct .*up=65536 down=65536`,
       ),
     );
   });
@@ -128,7 +128,7 @@ describe('socks (npm) CONNECT through the host', () => {
       timeout: 5_000,
     });
     assert.deepEqual(await echoRoundTrip(socket), PAYLOAD);
-    await host.waitForLog(new RegExp(`proto=socks4a cmd=connect dest=localhost:${echo.port} via=direct `));
+    await host.waitForLog(new RegExp(`proto=socks4a cmd=connect dest=localhost:${echo.port} rule=default via=direct `));
   });
 
   for (const destHost of ['127.0.0.1', 'localhost'] as const) {
@@ -146,7 +146,7 @@ describe('socks (npm) CONNECT through the host', () => {
       assert.equal(remoteHost?.host, '127.0.0.1');
       assert.ok(peerPorts.includes(remoteHost?.port), `BND.PORT ${remoteHost?.port} is not an echo peer`);
       await host.waitForLog(
-        new RegExp(`proto=socks5 cmd=connect dest=${escapeRe(destHost)}:${echo.port} via=direct `),
+        new RegExp(`proto=socks5 cmd=connect dest=${escapeRe(destHost)}:${echo.port} rule=default via=direct `),
       );
     });
   }
@@ -163,7 +163,7 @@ describe('socks (npm) CONNECT through the host', () => {
       assert.deepEqual(await echoRoundTrip(socket), PAYLOAD);
       // BND.ADDR is the outbound socket's IPv6 source; the library spells it out in full.
       assert.equal(remoteHost?.host, '0000:0000:0000:0000:0000:0000:0000:0001');
-      await host.waitForLog(new RegExp(`proto=socks5 cmd=connect dest=\\[::1\\]:${echo6.port} via=direct `));
+      await host.waitForLog(new RegExp(`proto=socks5 cmd=connect dest=\\[::1\\]:${echo6.port} rule=default via=direct `));
     } finally {
       await echo6.close();
     }
@@ -262,7 +262,7 @@ describe('socks (npm) BIND through the host', () => {
       await closed(peer);
       await host.waitForLog(
         new RegExp(
-          `proto=${proto} cmd=bind dest=${escapeRe(dest)}:0 via=direct remote=127\\.0\\.0\\.1:${peerPort} result=done up=${PAYLOAD.length} down=${reply.length + 10} `,
+          `proto=${proto} cmd=bind dest=${escapeRe(dest)}:0 rule=default via=direct remote=127\\.0\\.0\\.1:${peerPort} result=done up=${PAYLOAD.length} down=${reply.length + 10} `,
         ),
       );
     });
@@ -292,7 +292,7 @@ describe('socks (npm) BIND through the host', () => {
       assert.deepEqual(await peerReader.readToEnd(), Buffer.alloc(0));
       await host.waitForLog(
         new RegExp(
-          `tunnel failed id=\\d+ client=127\\.0\\.0\\.1:\\d+ proto=socks${type} cmd=bind dest=127\\.0\\.0\\.2:0 via=direct result="rep 2 \\(not allowed by ruleset\\)" error="BIND peer 127\\.0\\.0\\.1 is not the expected 127\\.0\\.0\\.2"`,
+          `tunnel failed id=\\d+ client=127\\.0\\.0\\.1:\\d+ proto=socks${type} cmd=bind dest=127\\.0\\.0\\.2:0 rule=default via=direct result="rep 2 \\(not allowed by ruleset\\)" error="BIND peer 127\\.0\\.0\\.1 is not the expected 127\\.0\\.0\\.2"`,
         ),
       );
     });
