@@ -179,6 +179,8 @@ const targetSchema = z.custom<RuleTarget>(() => true);
 export const configSchema = z
   .object({
     version: z.literal(CONFIG_VERSION),
+    /** The browser toggle: when false the extension leaves the browser's proxy setting alone. */
+    enabled: z.boolean().default(true),
     listen: listenSchema.default(() => listenSchema.parse({})),
     users: z.array(inboundUserSchema).default([]),
     socks4AllowFrom: z.array(ipOrCidr).default([]),

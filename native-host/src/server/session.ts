@@ -34,6 +34,7 @@ import { runConnect } from './commands/connect.ts';
 import { runUdpAssociate } from './commands/udp-associate.ts';
 import { ClientGoneError, HandshakeReader } from './handshake-reader.ts';
 import { type Replier, socks4Replier, socks5Replier, unmapIpv4 } from './replier.ts';
+import type { TunnelEventSink } from './tunnel-log.ts';
 import type { Dispatcher, Protocol, ServerSettings, TunnelRequest } from './types.ts';
 
 export interface SessionContext {
@@ -48,6 +49,8 @@ export interface SessionContext {
   readonly signal: AbortSignal;
   /** Called once the handshake is over, so its timer stops. */
   readonly handshakeDone: () => void;
+  /** Receives the live log's events (tunnel opened, closed, failed, denied). */
+  readonly events?: TunnelEventSink | undefined;
 }
 
 /** Everything a command needs once the request is accepted. */
@@ -213,6 +216,19 @@ async function dispatchAndRun(
       dest: formatAddress(destination),
       rule: decision.rule,
       reason: decision.reason,
+    });
+    ctx.events?.({
+      time: Date.now(),
+      kind: 'denied',
+      id: ctx.id,
+      client: formatAddress(client),
+      ...(user !== undefined ? { user } : {}),
+      proto: protocol,
+      cmd: command,
+      dest: formatAddress(destination),
+      host: destination.host,
+      ...(decision.rule !== undefined ? { rule: decision.rule } : {}),
+      error: decision.reason,
     });
     closeAfterReply(ctx.socket);
     return;

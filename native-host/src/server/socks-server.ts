@@ -10,6 +10,7 @@ import { DirectOutbound } from '../outbound/direct.ts';
 import type { Endpoint } from '../outbound/outbound.ts';
 import { formatAddress } from '../protocol/address.ts';
 import { runSession } from './session.ts';
+import type { TunnelEventSink } from './tunnel-log.ts';
 import type { Dispatcher, ServerSettings } from './types.ts';
 
 export interface SocksServerOptions {
@@ -17,6 +18,8 @@ export interface SocksServerOptions {
   /** Decides where each request goes; by default everything goes direct. */
   readonly dispatch?: Dispatcher;
   readonly logger?: Logger;
+  /** Receives the live log's events. */
+  readonly events?: TunnelEventSink;
 }
 
 interface LiveSession {
@@ -43,12 +46,14 @@ export class SocksServer {
   private users: UserStore;
   private socks4Sources: BlockList;
   private readonly logger: Logger;
+  private readonly events: TunnelEventSink | undefined;
   private nextId = 1;
   private closing: Promise<void> | undefined;
 
   constructor(options: SocksServerOptions) {
     this.settings = options.settings;
     this.logger = options.logger ?? silentLogger;
+    this.events = options.events;
     this.users = new UserStore(options.settings.users);
     this.socks4Sources = socks4SourceList(options.settings.socks4AllowFrom);
     this.dispatch = options.dispatch ?? directDispatcher(options.settings);
@@ -130,6 +135,7 @@ export class SocksServer {
       socks4Sources: this.socks4Sources,
       dispatch: this.dispatch,
       logger: this.logger,
+      events: this.events,
       signal: abort.signal,
       handshakeDone: () => clearTimeout(handshakeTimer),
     }).catch((error: unknown) => {

@@ -4,7 +4,7 @@ import { formatAddress } from '../../protocol/address.ts';
 import { Rep } from '../../protocol/socks5.ts';
 import { relay } from '../relay.ts';
 import { type CommandContext, closeAfterReply } from '../session.ts';
-import { logTunnelEnd, logTunnelFailure } from '../tunnel-log.ts';
+import { logTunnelEnd, logTunnelFailure, logTunnelOpened } from '../tunnel-log.ts';
 
 export async function runConnect(ctx: CommandContext, outbound: Outbound): Promise<void> {
   let connected: Awaited<ReturnType<Outbound['connect']>>;
@@ -22,6 +22,7 @@ export async function runConnect(ctx: CommandContext, outbound: Outbound): Promi
     return;
   }
   ctx.replier.granted(connected.bound);
+  logTunnelOpened(ctx);
   ctx.handshakeDone();
   const clientEnded = ctx.reader.clientEnded;
   const result = await relay(ctx.socket, connected.socket, {
