@@ -24,7 +24,7 @@ const MEASURE_MS = 1000;
 const WARMUP_MS = 150;
 
 /** mulberry32: a seeded generator so every run measures the same rules and hosts. */
-function prng(seed: number): () => number {
+export function prng(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;
@@ -37,7 +37,7 @@ function prng(seed: number): () => number {
 
 const TLDS = ['com', 'net', 'org', 'io', 'dev', 'example'];
 
-function buildRules(random: () => number): { rules: Rule[]; exactHosts: string[]; domains: string[] } {
+export function buildRules(random: () => number): { rules: Rule[]; exactHosts: string[]; domains: string[] } {
   const int = (n: number): number => Math.floor(random() * n);
   const targets: RuleTarget[] = [
     { kind: 'direct' },
@@ -86,7 +86,11 @@ function buildRules(random: () => number): { rules: Rule[]; exactHosts: string[]
   return { rules, exactHosts, domains };
 }
 
-function buildDestinations(random: () => number, exactHosts: string[], domains: string[]): Destination[] {
+export function buildDestinations(
+  random: () => number,
+  exactHosts: string[],
+  domains: string[],
+): Destination[] {
   const int = (n: number): number => Math.floor(random() * n);
   const ports = [443, 80, 8080, 22];
   const dests: Destination[] = [];

@@ -14,6 +14,11 @@ export const SYSTEM_DEPS = [
   },
   { pkg: 'microsocks', check: '/usr/bin/microsocks', why: 'upstream tests: a real SOCKS5 server (C)' },
   { pkg: 'dante-server', check: '/usr/sbin/danted', why: 'upstream tests: a real SOCKS4/5 server with BIND' },
+  { pkg: 'dbus-daemon', check: '/usr/bin/dbus-run-session', why: 'keyring tests: a private D-Bus session bus' },
+  { pkg: 'gnome-keyring', check: '/usr/bin/gnome-keyring-daemon', why: 'keyring tests: a real Secret Service' },
+  { pkg: 'libsecret-tools', check: '/usr/bin/secret-tool', why: 'keyring tests: reads the keyring independently' },
+  { pkg: 'util-linux', check: '/usr/bin/setpriv', why: 'access tests: runs a client as another OS user' },
+  { pkg: 'passwd', check: '/usr/sbin/useradd', why: 'access tests: creates a test OS user' },
 ];
 
 export function missingDeps() {

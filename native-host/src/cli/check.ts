@@ -1,38 +1,56 @@
-import type { Route } from '../../../shared/config/schema.ts';
+import type { Config, Route, Upstream } from '../../../shared/config/schema.ts';
 import { loadConfig } from '../config/store.ts';
-import { envCredentials } from '../credentials/credentials.ts';
-import { ChainOutbound } from '../outbound/chain.ts';
-import { addressOf, formatAddress } from '../protocol/address.ts';
+import { type CredentialSource, envCredentials } from '../credentials/credentials.ts';
+import { ChainOutbound, type HopReport } from '../outbound/chain.ts';
+import { type Address, addressOf, formatAddress } from '../protocol/address.ts';
 import { upstreamLabel } from '../policy/router.ts';
 import { UsageError } from './errors.ts';
 import { parseTarget } from './route.ts';
 
+/** The route `name` names, or a one-hop route through the upstream it names. */
+export function findCheckRoute(config: Config, name: string): Route | undefined {
+  const route = config.routes.find((r) => r.id === name || r.name === name);
+  if (route) return route;
+  const upstream = config.upstreams.find((u) => u.id === name || u.name === name);
+  return upstream ? { id: `check-${upstream.id}`, hops: [upstream.id], onFirstHopDown: 'fail' } : undefined;
+}
+
+/** `(known: route a, upstream b)`, for a name that matched nothing. */
+export function knownCheckNames(config: Config): string {
+  const known = [
+    ...config.routes.map((r) => `route ${r.id}`),
+    ...config.upstreams.map((u) => `upstream ${u.id}`),
+  ];
+  return known.length ? `(known: ${known.join(', ')})` : '(it defines none)';
+}
+
+export interface CheckOutcome {
+  readonly label: string;
+  readonly destination: Address;
+  readonly reports: readonly HopReport[];
+  /** The upstream of each report, by its position in the route. */
+  readonly upstreamOf: (report: HopReport) => Upstream | undefined;
+  readonly failed: boolean;
+}
+
 /**
- * `switchyard check UPSTREAM|ROUTE --target HOST:PORT`: walks the chain hop by hop to the
- * target and reports each hop's result and time. Exit status 1 when a hop fails.
+ * Walks `route` hop by hop to `target`, timing each hop; the CLI and the service share it.
+ * `onStart` runs once the chain is built, before anything is dialled.
  */
-export async function checkCommand(name: string, options: { config: string; target: string }): Promise<void> {
-  const { config } = await loadConfig(options.config);
+export async function runCheck(
+  config: Config,
+  route: Route,
+  target: string,
+  credentials: CredentialSource,
+  signal: AbortSignal,
+  onStart?: (label: string, destination: Address) => void,
+): Promise<CheckOutcome> {
   const upstreams = new Map(config.upstreams.map((u) => [u.id, u]));
-  let route: Route | undefined = config.routes.find((r) => r.id === name || r.name === name);
-  if (!route) {
-    const upstream = config.upstreams.find((u) => u.id === name || u.name === name);
-    if (upstream) route = { id: `check-${upstream.id}`, hops: [upstream.id], onFirstHopDown: 'fail' };
-  }
-  if (!route) {
-    const known = [
-      ...config.routes.map((r) => `route ${r.id}`),
-      ...config.upstreams.map((u) => `upstream ${u.id}`),
-    ];
-    throw new UsageError(
-      `no route or upstream named '${name}' in ${options.config}${known.length ? ` (known: ${known.join(', ')})` : ' (it defines none)'}`,
-    );
-  }
-  const target = parseTarget(options.target);
+  const parsed = parseTarget(target);
   const chain = new ChainOutbound({
     route,
     upstreams,
-    credentials: envCredentials(),
+    credentials,
     timeouts: {
       connectMs: config.timeouts.connectMs,
       hopHandshakeMs: config.timeouts.hopHandshakeMs,
@@ -40,18 +58,47 @@ export async function checkCommand(name: string, options: { config: string; targ
     },
     resolve: { hosts: config.hosts },
   });
-  const destination = addressOf(target.host, target.port);
-  process.stdout.write(`checking ${chain.label} to ${formatAddress(destination)}\n`);
-  const reports = await chain.check(destination, new AbortController().signal);
-  for (const r of reports) {
-    const upstream = upstreams.get(route.hops[r.hop - 1] ?? '');
+  const destination = addressOf(parsed.host, parsed.port);
+  onStart?.(chain.label, destination);
+  const reports = await chain.check(destination, signal);
+  return {
+    label: chain.label,
+    destination,
+    reports,
+    upstreamOf: (r) => upstreams.get(route.hops[r.hop - 1] ?? ''),
+    failed: reports.some((r) => !r.ok),
+  };
+}
+
+/**
+ * `switchyard check UPSTREAM|ROUTE --target HOST:PORT`: walks the chain hop by hop to the
+ * target and reports each hop's result and time. Exit status 1 when a hop fails.
+ */
+export async function checkCommand(name: string, options: { config: string; target: string }): Promise<void> {
+  const { config } = await loadConfig(options.config);
+  const route = findCheckRoute(config, name);
+  if (!route) {
+    throw new UsageError(`no route or upstream named '${name}' in ${options.config} ${knownCheckNames(config)}`);
+  }
+  const outcome = await runCheck(
+    config,
+    route,
+    options.target,
+    envCredentials(),
+    new AbortController().signal,
+    (label, destination) => process.stdout.write(`checking ${label} to ${formatAddress(destination)}\n`),
+  );
+  for (const r of outcome.reports) {
+    const upstream = outcome.upstreamOf(r);
     const where = upstream ? ` ${upstream.type}://${formatAddress(upstream)}` : '';
     const name = upstream ? upstreamLabel(upstream) : r.name;
     process.stdout.write(
       `  hop ${r.hop} ${name}${where}: ${r.ok ? 'ok' : 'FAILED'} ${r.ms} ms${r.error ? ` - ${r.error}` : ''}\n`,
     );
   }
-  const failed = reports.some((r) => !r.ok);
-  process.stdout.write(failed ? 'result: failed\n' : `result: ok, reached ${formatAddress(destination)}\n`);
-  if (failed) process.exitCode = 1;
+  const { destination } = outcome;
+  process.stdout.write(
+    outcome.failed ? 'result: failed\n' : `result: ok, reached ${formatAddress(destination)}\n`,
+  );
+  if (outcome.failed) process.exitCode = 1;
 }

@@ -1,8 +1,10 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { defaultConfigPath } from '../config/paths.ts';
 import { checkCommand } from './check.ts';
+import { nativeHostCommand } from '../native-messaging/bridge.ts';
 import { routeCommand } from './route.ts';
 import { serve } from './serve.ts';
+import { logCommand, reloadCommand, statusCommand, stopCommand } from './service-commands.ts';
 import { userAdd, userList, userRemove } from './user.ts';
 
 function milliseconds(value: string): number {
@@ -52,7 +54,53 @@ export function buildProgram(version: string): Command {
         'socks4://, socks4a://, http://. A password here is visible to other local users in the process list.',
       (value: string, previous: string[] = []) => [...previous, value],
     )
-    .action(serve);
+    .addOption(new Option('--started-by-bridge', 'started by the native-messaging bridge').hideHelp())
+    .addOption(
+      new Option('--idle-exit-ms <ms>', 'with --started-by-bridge: exit after this long idle')
+        .argParser(milliseconds)
+        .hideHelp(),
+    )
+    .action((options: Parameters<typeof serve>[0]) => serve(options, version));
+
+  program
+    .command('native-host')
+    .description('the native-messaging host the browser starts (not for use from a terminal)')
+    .argument('[origin-or-manifest]', 'Chromium: the caller origin; Firefox: the host manifest path')
+    .argument('[extension-id]', 'Firefox: the calling extension id')
+    // Chromium on Windows adds --parent-window=N; nothing here may reject what a browser passes.
+    .allowUnknownOption()
+    .allowExcessArguments()
+    .action(nativeHostCommand);
+
+  const serviceOption = () =>
+    new Option('-c, --config <file>', 'the config file of the service to talk to').default(
+      defaultConfigPath(),
+      'the per-user config file',
+    );
+  program
+    .command('status')
+    .description('show the running service: address, tunnels, traffic, uptime')
+    .addOption(serviceOption())
+    .option('--json', 'print the status as JSON')
+    .action(statusCommand);
+  program
+    .command('log')
+    .description("show the running service's live log of tunnels (rule, route, result)")
+    .addOption(serviceOption())
+    .option('-f, --follow', 'keep printing new events until interrupted')
+    .option('-n, --limit <n>', 'how many recent events to show first (default 50)', positiveInt)
+    .option('--json', 'one JSON object per event')
+    .action(logCommand);
+  program
+    .command('reload')
+    .description('make the running service re-read its config file')
+    .addOption(serviceOption())
+    .action(reloadCommand);
+  program
+    .command('stop')
+    .description('stop the running service (open tunnels get the grace period)')
+    .addOption(serviceOption())
+    .action(stopCommand);
 
   program
     .command('route <target>')

@@ -1,6 +1,7 @@
+import type { Config } from '../../../shared/config/schema.ts';
 import { loadConfig } from '../config/store.ts';
-import { addressOf, formatAddress } from '../protocol/address.ts';
-import { Router, upstreamLabel } from '../policy/router.ts';
+import { type Address, addressOf, formatAddress } from '../protocol/address.ts';
+import { type RouteDecision, Router, upstreamLabel } from '../policy/router.ts';
 import { UsageError } from './errors.ts';
 
 /** `HOST`, `HOST:PORT`, `[V6]:PORT` or a URL (`https://example.com/x` -> example.com:443). */
@@ -26,12 +27,26 @@ export function parseTarget(text: string, defaultPort = 443): { host: string; po
   return { host: text, port: defaultPort };
 }
 
-export async function routeCommand(target: string, options: { config: string }): Promise<void> {
-  const { config } = await loadConfig(options.config);
+export interface RouteExplanation {
+  readonly destination: Address;
+  readonly decision: RouteDecision;
+  /** One line for people: `rule corp -> route corp (gw > abroad)`. */
+  readonly description: string;
+  /** What `switchyard route` prints, line by line. */
+  readonly lines: readonly string[];
+}
+
+/** Which rule, route and hops `target` takes under `config`; the CLI and the service share it. */
+export function explainRoute(
+  config: Pick<Config, 'rules' | 'defaultTarget' | 'routes' | 'upstreams'>,
+  target: string,
+): RouteExplanation {
   const { host, port } = parseTarget(target);
   const router = new Router(config);
   const decision = router.decide(host, port);
-  const lines = [`${formatAddress(addressOf(host, port))}: ${router.describe(decision)}`];
+  const destination = addressOf(host, port);
+  const description = router.describe(decision);
+  const lines = [`${formatAddress(destination)}: ${description}`];
   decision.hops.forEach((hop, i) => {
     const auth = hop.username ? ` as ${hop.username}` : '';
     lines.push(`  hop ${i + 1}: ${upstreamLabel(hop)} ${hop.type}://${formatAddress(hop)}${auth}`);
@@ -40,5 +55,10 @@ export async function routeCommand(target: string, options: { config: string }):
     const f = decision.route.onFirstHopDown;
     lines.push(`  if hop 1 is down: ${f === 'direct' ? 'go direct' : `use route ${f.route}`}`);
   }
-  process.stdout.write(`${lines.join('\n')}\n`);
+  return { destination, decision, description, lines };
+}
+
+export async function routeCommand(target: string, options: { config: string }): Promise<void> {
+  const { config } = await loadConfig(options.config);
+  process.stdout.write(`${explainRoute(config, target).lines.join('\n')}\n`);
 }

@@ -1,15 +1,21 @@
+import { resolve as resolvePath } from 'node:path';
 import { type Config, validateConfig } from '../../../shared/config/schema.ts';
-import { serverSettingsFrom } from '../config/settings.ts';
+import { defaultConfigPath } from '../config/paths.ts';
 import { ConfigError, loadConfig } from '../config/store.ts';
-import { type CredentialSource, envCredentials } from '../credentials/credentials.ts';
-import { type LogFormat, type LogLevel, type Logger, createLogger } from '../log/logger.ts';
-import { UpstreamHealth } from '../outbound/upstream-health.ts';
-import { buildPolicy } from '../policy/dispatcher.ts';
+import { createControlServer } from '../control/handlers.ts';
+import { ControlPathError, controlPaths } from '../control/paths.ts';
+import { type LogFormat, type LogLevel, createLogger } from '../log/logger.ts';
+import type { Endpoint } from '../outbound/outbound.ts';
 import { formatAddress } from '../protocol/address.ts';
-import { SocksServer } from '../server/socks-server.ts';
+import { idleExitMs, startIdleExit } from '../service/idle-exit.ts';
+import { Service } from '../service/service.ts';
+import { alreadyRunningMessage, claimEndpoint } from '../service/single-instance.ts';
 import { UsageError } from './errors.ts';
 import { isLoopback, parseListen } from './listen-address.ts';
 import { type ViaHop, applyVia, parseVia } from './via.ts';
+
+// Moved to the service, which rebuilds the runtime on every config change; kept importable here.
+export { buildRuntime, type Runtime } from '../service/service.ts';
 
 export interface ServeOptions {
   config: string;
@@ -23,6 +29,10 @@ export interface ServeOptions {
   connectTimeout?: number;
   maxConnections?: number;
   via?: string[];
+  /** Set by the native-messaging bridge: the service then ends by itself when idle. */
+  startedByBridge?: boolean;
+  /** How long a bridge-started service waits, idle, before it ends (tests shorten it). */
+  idleExitMs?: number;
 }
 
 /** Command-line flags win over the file, for this run only. */
@@ -63,65 +73,55 @@ export function checkOpenProxy(config: Config): void {
   );
 }
 
-/** Upstream passwords: from --via URLs for those hops, else from the variable the config names. */
-function credentialSource(via: readonly ViaHop[]): CredentialSource {
-  const fromEnv = envCredentials();
-  const fromVia = new Map(via.map((h) => [h.upstream.id, h.credentials]));
-  return async (upstream) => (fromVia.has(upstream.id) ? fromVia.get(upstream.id) : fromEnv(upstream));
-}
-
-export interface Runtime {
-  readonly settings: ReturnType<typeof serverSettingsFrom>;
-  readonly dispatch: ReturnType<typeof buildPolicy>['dispatch'];
-}
-
-export function buildRuntime(
-  config: Config,
-  credentials: CredentialSource,
-  logger: Logger,
-  health: UpstreamHealth,
-): Runtime {
-  const policy = buildPolicy({
-    config,
-    credentials,
-    logger,
-    health,
-    ownerUid: process.getuid?.(),
-    listenIsLoopback: isLoopback(config.listen.host),
-  });
-  return { settings: serverSettingsFrom(config), dispatch: policy.dispatch };
-}
-
-export async function serve(options: ServeOptions): Promise<void> {
+export async function serve(options: ServeOptions, version = '0.0.0-dev'): Promise<void> {
   const via = (options.via ?? []).map((url, i) => parseVia(url, i));
   const loaded = await loadConfig(options.config);
-  let config = applyOverrides(loaded.config, options, via);
-  checkOpenProxy(config);
+  const derive = (file: Config): Config => {
+    const next = applyOverrides(file, options, via);
+    checkOpenProxy(next);
+    return next;
+  };
+  const config = derive(loaded.config);
   const logger = createLogger({ level: config.log.level, format: config.log.format });
   if (via.some((h) => h.credentials?.password)) {
     logger.warn(
       'a password was given on the command line with --via: other local users can read it in the process list',
     );
   }
-  const credentials = credentialSource(via);
-  const health = new UpstreamHealth({ retryMs: config.timeouts.upstreamRetryMs });
-  const runtime = buildRuntime(config, credentials, logger, health);
-  const server = new SocksServer({ settings: runtime.settings, dispatch: runtime.dispatch, logger });
-  let address: ReturnType<SocksServer['address']>;
+  const startedBy = options.startedByBridge ? 'bridge' : 'user';
+  const service = Service.create(
+    {
+      configPath: options.config,
+      logger,
+      version,
+      startedBy,
+      derive,
+      viaCredentials: new Map(via.map((h) => [h.upstream.id, h.credentials])),
+    },
+    loaded,
+  );
+
+  const paths = controlPaths(options.config);
+  const control = createControlServer(service, { endpoint: paths.endpoint, logger });
+  let claim: Awaited<ReturnType<typeof claimEndpoint>>;
   try {
-    address = await server.listen();
+    claim = await claimEndpoint(control, paths);
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'EADDRINUSE') {
-      throw new UsageError(
-        `${formatAddress(config.listen)} is already in use. Stop the program using it, or pick another port with --listen ${config.listen.host}:PORT (0 picks a free one).`,
-      );
-    }
-    if (code === 'EACCES') {
-      throw new UsageError(
-        `not allowed to listen on ${formatAddress(config.listen)}: ports below 1024 need privileges; use a higher port.`,
-      );
-    }
+    if (error instanceof ControlPathError) throw new UsageError(error.message);
+    throw error;
+  }
+  if (claim.kind === 'running') {
+    const stop = `switchyard stop${isDefaultConfig(options.config) ? '' : ` --config ${options.config}`}`;
+    process.stderr.write(`switchyard: ${alreadyRunningMessage(claim.status, stop)}\n`);
+    process.exitCode = 1;
+    return;
+  }
+
+  let address: Endpoint;
+  try {
+    address = await service.listen();
+  } catch (error) {
+    await control.close();
     throw error;
   }
   const protocols = [config.listen.socks4 ? 'SOCKS4/4a' : '', config.listen.socks5 ? 'SOCKS5' : '']
@@ -134,40 +134,48 @@ export async function serve(options: ServeOptions): Promise<void> {
     protocols,
     auth: config.users.length > 0 ? 'username/password' : 'none',
     config: loaded.exists ? options.config : `${options.config} (not found; defaults)`,
+    control: paths.endpoint,
+    started_by: startedBy,
   });
 
   const reload = async (): Promise<void> => {
     try {
-      const next = applyOverrides((await loadConfig(options.config)).config, options, via);
-      checkOpenProxy(next);
-      // The listener stays where it is; everything else applies to new connections.
-      const fresh = buildRuntime({ ...next, listen: config.listen }, credentials, logger, health);
-      server.reconfigure(fresh.settings, fresh.dispatch);
-      config = next;
-      logger.info('config reloaded; new connections use it, open tunnels keep running', {
-        config: options.config,
-      });
+      await service.reload();
     } catch (error) {
-      const text =
-        error instanceof ConfigError || error instanceof UsageError ? error.message : String(error);
+      const text = error instanceof Error ? error.message : String(error);
       logger.error('config reload rejected; the previous config stays active', { error: text });
     }
   };
 
   await new Promise<void>((resolve) => {
     let stopping = false;
-    const stop = (signal: string): void => {
+    const stop = (reason: string): void => {
       if (stopping) {
-        logger.warn('second signal; exiting now', { signal });
+        logger.warn('second signal; exiting now', { signal: reason });
         process.exit(130);
       }
       stopping = true;
-      logger.info('shutting down', { signal });
-      server.close().then(resolve, resolve);
+      idle?.stop();
+      logger.info('shutting down', { signal: reason });
+      Promise.all([control.close(), service.close()]).then(() => resolve(), resolve);
     };
+    const idle = options.startedByBridge
+      ? startIdleExit(
+          { controlClients: () => control.connectionCount, activeTunnels: () => service.activeTunnels },
+          idleExitMs(options.idleExitMs),
+          () => stop('idle: no browser connected and no tunnels open'),
+        )
+      : undefined;
+    void service.stopRequested.then((reason) => {
+      if (!stopping) stop(reason);
+    });
     process.on('SIGINT', () => stop('SIGINT'));
     process.on('SIGTERM', () => stop('SIGTERM'));
     process.on('SIGHUP', () => void reload());
   });
   logger.info('stopped');
+}
+
+function isDefaultConfig(file: string): boolean {
+  return resolvePath(file) === resolvePath(defaultConfigPath());
 }

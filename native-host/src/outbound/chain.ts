@@ -4,12 +4,13 @@
  * passed on unresolved, so the next hop's address and the destination are looked up where the
  * proxy that dials them is, never on this machine.
  */
-import type { Socket } from 'node:net';
+import { type Socket, isIP } from 'node:net';
 import type { Route, Upstream } from '../../../shared/config/schema.ts';
 import { type CredentialSource, MissingCredentialError } from '../credentials/credentials.ts';
 import { type Address, addressOf } from '../protocol/address.ts';
 import { Rep } from '../protocol/socks5.ts';
 import { connectorFor, isBindResult } from './connectors/index.ts';
+import { socks5UdpAssociate } from './connectors/socks5.ts';
 import type { BindResult, ConnectorResult, HopCredentials } from './connectors/types.ts';
 import { DirectOutbound, type DirectOptions, errnoOf, outboundErrorFrom } from './direct.ts';
 import {
@@ -19,6 +20,8 @@ import {
   OutboundError,
   type OutboundOptions,
   type PendingBind,
+  type UpstreamUdpAssociation,
+  udpNotSupported,
 } from './outbound.ts';
 import { type DownEntry, type UpstreamHealth, isFirstHopDown } from './upstream-health.ts';
 
@@ -143,6 +146,56 @@ export class ChainOutbound implements Outbound {
   }
 
   /**
+   * Opens a UDP association at the route's one hop. Datagrams cannot be tunnelled through a
+   * TCP connection to a further hop (no proxy protocol forwards an association), and a hop
+   * that is not SOCKS5 has no UDP at all, so any other route is refused before anything is
+   * dialled. Failures are reported and counted against the hop's health as for connect.
+   */
+  async udpAssociate(options: OutboundOptions): Promise<UpstreamUdpAssociation> {
+    const first = this.hops[0]!;
+    if (this.hops.length !== 1) throw udpNotSupported(`${this.label} has ${this.hops.length} hops`);
+    const type = first.upstream.type;
+    if (type !== 'socks5') {
+      throw udpNotSupported(`${this.label}: ${first.label} speaks ${type}, not socks5`);
+    }
+    const { signal } = options;
+    const health = this.options.health;
+    const down = health?.downSince(first.upstream.id);
+    if (health && down) throw downError(first, down, health.clock());
+
+    let stream: Socket;
+    try {
+      stream = await this.dialFirst(first, signal);
+    } catch (error) {
+      const failure = error as OutboundError;
+      if (health && isFirstHopDown(failure)) health.markDown(first.upstream.id, failure);
+      throw failure;
+    }
+    // The control connection carries nothing after the reply; a reset on it is seen as its
+    // 'close', which is all the owner of the association watches.
+    stream.on('error', () => undefined);
+    try {
+      const bound = await socks5UdpAssociate(stream, {
+        // Our egress port is not bound yet: the hop takes the first datagram from our address.
+        target: { type: 'ipv4', host: '0.0.0.0', port: 0 },
+        credentials: await this.credentialsFor(first),
+        signal,
+        timeoutMs: first.upstream.handshakeTimeoutMs ?? this.options.timeouts.hopHandshakeMs,
+        hop: 1,
+        hopName: first.name,
+      });
+      health?.markUp(first.upstream.id);
+      const relay = await this.udpRelayOf(first, bound, stream);
+      return { kind: 'upstream', relay, control: stream, via: this.label };
+    } catch (error) {
+      stream.destroy();
+      const failure = this.attribute(error, first, signal);
+      if (health && isFirstHopDown(failure)) health.markDown(first.upstream.id, failure);
+      throw failure;
+    }
+  }
+
+  /**
    * Builds the chain to `destination` hop by hop, timing each hop, and stops at the first
    * failure; the connection is closed either way. A known-down first hop is tried anyway.
    */
@@ -169,6 +222,27 @@ export class ChainOutbound implements Outbound {
     return bound.host === '0.0.0.0' || bound.host === '::'
       ? { host: this.lastHop.upstream.host, port: bound.port }
       : bound;
+  }
+
+  /**
+   * Where the hop's datagrams go, as an IP: 0.0.0.0 means the address we reached the hop on
+   * (not its configured name, which would be looked up again for every datagram sent).
+   */
+  private async udpRelayOf(hop: Hop, bound: Endpoint, stream: Socket): Promise<Endpoint> {
+    if (bound.port === 0) {
+      throw new OutboundError(`${hop.label} named no UDP relay port`, Rep.GENERAL_FAILURE, 'protocol', 1);
+    }
+    if (bound.host === '0.0.0.0' || bound.host === '::') {
+      const host = stream.remoteAddress;
+      if (host === undefined) {
+        throw new OutboundError(`${hop.label} closed the connection`, Rep.GENERAL_FAILURE, 'protocol', 1);
+      }
+      return { host, port: bound.port };
+    }
+    if (isIP(bound.host) !== 0) return bound;
+    // A relay named by host name (ATYP 3): resolved once, here, as hop 1's own name is.
+    const [first] = await this.firstHopDialer.resolve(addressOf(bound.host, bound.port));
+    return { host: first!.address, port: bound.port };
   }
 
   private async walk(

@@ -106,6 +106,45 @@ export function connectTcp(
   });
 }
 
+/** A lookup's answer, or EAI_AGAIN once `deadline` passes, or 'cancelled' when `signal` aborts. */
+function withinDeadline<T>(
+  lookup: Promise<T>,
+  deadline: number,
+  signal: AbortSignal | undefined,
+): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const wait = Math.max(0, deadline - Date.now());
+    const timer = setTimeout(() => {
+      finish();
+      const error = new Error(`no answer from the resolver within ${wait} ms`);
+      reject(Object.assign(error, { code: 'EAI_AGAIN' }));
+    }, wait);
+    const onAbort = (): void => {
+      finish();
+      reject(new OutboundError('cancelled', Rep.GENERAL_FAILURE, 'aborted'));
+    };
+    const finish = (): void => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+    };
+    if (signal?.aborted) {
+      onAbort();
+      return;
+    }
+    signal?.addEventListener('abort', onAbort, { once: true });
+    lookup.then(
+      (value) => {
+        finish();
+        resolve(value);
+      },
+      (error: unknown) => {
+        finish();
+        reject(error);
+      },
+    );
+  });
+}
+
 export class DirectOutbound implements Outbound {
   readonly label = 'direct';
   private readonly options: DirectOptions;
@@ -114,9 +153,20 @@ export class DirectOutbound implements Outbound {
     this.options = options;
   }
 
-  async resolve(destination: Address): Promise<ResolvedAddress[]> {
+  /**
+   * A resolver that never answers must not hold the request past its deadline (by default the
+   * connect timeout from now): then it fails as a temporary resolver failure (EAI_AGAIN).
+   */
+  async resolve(
+    destination: Address,
+    bounds: { readonly deadline?: number; readonly signal?: AbortSignal } = {},
+  ): Promise<ResolvedAddress[]> {
     try {
-      const addresses = await resolveHost(destination.host, this.options.hosts, this.options.lookup);
+      const addresses = await withinDeadline(
+        resolveHost(destination.host, this.options.hosts, this.options.lookup),
+        bounds.deadline ?? Date.now() + this.options.connectTimeoutMs,
+        bounds.signal,
+      );
       if (addresses.length === 0) throw Object.assign(new Error('no addresses'), { code: 'ENOTFOUND' });
       return addresses;
     } catch (error) {
@@ -126,7 +176,7 @@ export class DirectOutbound implements Outbound {
 
   async connect(destination: Address, options: OutboundOptions): Promise<Connected> {
     const deadline = Date.now() + this.options.connectTimeoutMs;
-    let addresses = await this.resolve(destination);
+    let addresses = await this.resolve(destination, { deadline, signal: options.signal });
     if (options.vetAddresses) {
       const allowed = new Set(options.vetAddresses(addresses.map((a) => a.address)));
       addresses = addresses.filter((a) => allowed.has(a.address));

@@ -8,7 +8,7 @@ import type { Route, Upstream } from '../../../shared/config/schema.ts';
 import type { CredentialSource } from '../credentials/credentials.ts';
 import type { Address } from '../protocol/address.ts';
 import { ChainOutbound, type ChainOptions, type ChainTimeouts } from './chain.ts';
-import { outboundErrorFrom } from './direct.ts';
+import { DirectOutbound, outboundErrorFrom } from './direct.ts';
 import {
   type Connected,
   type Endpoint,
@@ -16,6 +16,8 @@ import {
   OutboundError,
   type OutboundOptions,
   type PendingBind,
+  type UdpAssociation,
+  udpNotSupported,
 } from './outbound.ts';
 import { type UpstreamHealth, isFirstHopDown } from './upstream-health.ts';
 
@@ -66,6 +68,28 @@ export class FailoverOutbound implements Outbound {
       }
     }
   }
+
+  /** As for connect: only an unreachable first hop sends the association to the fallback. */
+  async udpAssociate(options: OutboundOptions): Promise<UdpAssociation> {
+    const { primary, fallback } = this;
+    try {
+      return await udpThrough(primary, options);
+    } catch (error) {
+      if (!fallback || !isFirstHopDown(error) || options.signal.aborted) throw error;
+      try {
+        return await udpThrough(fallback, options);
+      } catch (fallbackError) {
+        throw bothFailed(error, fallback, fallbackError);
+      }
+    }
+  }
+}
+
+/** The direct exit has no association to open: the server relays its datagrams itself. */
+function udpThrough(outbound: Outbound, options: OutboundOptions): Promise<UdpAssociation> {
+  if (outbound.udpAssociate) return outbound.udpAssociate(options);
+  if (outbound instanceof DirectOutbound) return Promise.resolve({ kind: 'direct', via: outbound.label });
+  return Promise.reject(udpNotSupported(`${outbound.label} cannot carry UDP`));
 }
 
 /** The fallback's failure decides the REP; the message keeps why the fallback was needed. */

@@ -5,7 +5,7 @@
  */
 import type { Socket } from 'node:net';
 import type { Address } from '../protocol/address.ts';
-import type { RepCode } from '../protocol/socks5.ts';
+import { Rep, type RepCode } from '../protocol/socks5.ts';
 
 export interface Endpoint {
   readonly host: string;
@@ -45,11 +45,40 @@ export interface PendingBind {
   cancel(): void;
 }
 
+/** A UDP association opened at an upstream SOCKS5 server, which relays the datagrams on. */
+export interface UpstreamUdpAssociation {
+  readonly kind: 'upstream';
+  /** The upstream's relay: where our datagrams go, and the only source accepted back. */
+  readonly relay: Endpoint;
+  /**
+   * The TCP control connection to the upstream, paused, with its errors already handled. The
+   * upstream keeps the association exactly as long as it is open: destroy it to end it; its
+   * 'close' means the upstream ended it.
+   */
+  readonly control: Socket;
+  /** The outbound that carried it (a failover route names the way it actually went). */
+  readonly via: string;
+}
+
+/** The answer of a route that failed over to the direct exit: datagrams go out from here. */
+export interface DirectUdpAssociation {
+  readonly kind: 'direct';
+  readonly via: string;
+}
+
+export type UdpAssociation = UpstreamUdpAssociation | DirectUdpAssociation;
+
 export interface Outbound {
   /** A short label for logs: "direct", "chain corp>abroad". */
   readonly label: string;
   connect(destination: Address, options: OutboundOptions): Promise<Connected>;
   bind(destination: Address, listenOn: Endpoint, options: OutboundOptions): Promise<PendingBind>;
+  /**
+   * Opens a UDP association for a SOCKS5 UDP ASSOCIATE. Outbounds without it cannot carry UDP,
+   * except the direct exit, whose datagrams the server relays itself. Rejects with an
+   * OutboundError (failure 'unsupported', REP 07, for a route UDP cannot take).
+   */
+  udpAssociate?(options: OutboundOptions): Promise<UdpAssociation>;
 }
 
 export type OutboundFailure =
@@ -62,6 +91,7 @@ export type OutboundFailure =
   | 'protocol'
   | 'aborted'
   | 'denied'
+  | 'unsupported'
   | 'other';
 
 /** A failure to reach a destination, carrying the one REP the client will see. */
@@ -84,4 +114,16 @@ export class OutboundError extends Error {
     this.failure = failure;
     this.hop = hop;
   }
+}
+
+/**
+ * The refusal for a UDP ASSOCIATE that a route cannot carry: a UDP association can be opened at
+ * one SOCKS5 server, but no proxy protocol forwards one through another proxy's TCP tunnel.
+ */
+export function udpNotSupported(why: string): OutboundError {
+  return new OutboundError(
+    `${why}; UDP can only go through a single SOCKS5 upstream`,
+    Rep.COMMAND_NOT_SUPPORTED,
+    'unsupported',
+  );
 }

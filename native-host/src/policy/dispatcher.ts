@@ -12,8 +12,21 @@ import { type Outbound, OutboundError } from '../outbound/outbound.ts';
 import type { ResolvedAddress } from '../outbound/resolve.ts';
 import { UpstreamHealth } from '../outbound/upstream-health.ts';
 import { Rep } from '../protocol/socks5.ts';
-import type { Dispatch, Dispatcher, TunnelRequest } from '../server/types.ts';
-import { type AccessPending, type AccessPolicy, compileAccess } from './access.ts';
+import type { Address } from '../protocol/address.ts';
+import type {
+  DatagramPolicy,
+  DatagramVerdict,
+  Dispatch,
+  Dispatcher,
+  TunnelRequest,
+} from '../server/types.ts';
+import {
+  type AccessAllow,
+  type AccessDeny,
+  type AccessPending,
+  type AccessPolicy,
+  compileAccess,
+} from './access.ts';
 import type { lookupClientIdentity } from './client-identity.ts';
 import { Router, routeLabel } from './router.ts';
 
@@ -57,6 +70,47 @@ function vettedDirect(direct: DirectOutbound, pending: AccessPending): Outbound 
     label: direct.label,
     connect: (destination, options) => direct.connect(destination, { ...options, vetAddresses }),
     bind: (destination, listenOn, options) => direct.bind(destination, listenOn, options),
+  };
+}
+
+function datagramDeny(verdict: AccessDeny): DatagramVerdict {
+  return { kind: 'deny', rule: `access ${verdict.rule}`, reason: verdict.reason };
+}
+
+/**
+ * The access rules applied to each destination of one UDP association, the way a CONNECT from
+ * the same client would be judged: at the direct exit on the resolved address (resolved once,
+ * and that address is the one used), through an upstream on the destination as named.
+ */
+function datagramPolicyFor(
+  access: AccessPolicy,
+  direct: DirectOutbound,
+  association: TunnelRequest,
+): DatagramPolicy {
+  return {
+    async direct(destination: Address): Promise<DatagramVerdict> {
+      const verdict = await access.evaluateDatagram(association, destination);
+      if (verdict.kind === 'deny') return datagramDeny(verdict);
+      if (verdict.kind === 'allow' && destination.type !== 'domain') {
+        return { kind: 'allow', address: destination.host };
+      }
+      let addresses: string[];
+      try {
+        addresses = (await direct.resolve(destination)).map((a) => a.address);
+      } catch (error) {
+        return { kind: 'unresolved', reason: error instanceof Error ? error.message : String(error) };
+      }
+      const final: AccessAllow | AccessDeny =
+        verdict.kind === 'pending' ? verdict.resolve(addresses) : verdict;
+      if (final.kind === 'deny') return datagramDeny(final);
+      // One destination, one address: replies are matched to what was sent to.
+      return { kind: 'allow', address: (final.addresses ?? addresses)[0]! };
+    },
+    async upstream(destination: Address): Promise<DatagramVerdict> {
+      const verdict = await access.evaluateDatagram(association, destination);
+      const final = verdict.kind === 'pending' ? verdict.unresolved() : verdict;
+      return final.kind === 'deny' ? datagramDeny(final) : { kind: 'allow' };
+    },
   };
 }
 
@@ -105,6 +159,11 @@ export function buildPolicy(inputs: DispatcherInputs): Policy {
     const verdict = await access.evaluate(request);
     if (verdict.kind === 'deny')
       return { kind: 'deny', rule: `access ${verdict.rule}`, reason: verdict.reason };
+    // The association is judged on its client above; its destinations, one by one, here.
+    const udp =
+      request.command === 'udp-associate'
+        ? { datagramPolicy: datagramPolicyFor(access, direct, request) }
+        : {};
     const decision = router.decide(request.destination.host, request.destination.port);
     const rule = decision.ruleLabel;
     switch (decision.target.kind) {
@@ -115,6 +174,7 @@ export function buildPolicy(inputs: DispatcherInputs): Policy {
           kind: 'allow',
           rule,
           outbound: verdict.kind === 'pending' ? vettedDirect(direct, verdict) : direct,
+          ...udp,
         };
       case 'route': {
         const outbound = routes.get(decision.target.routeId);
@@ -131,7 +191,13 @@ export function buildPolicy(inputs: DispatcherInputs): Policy {
           if (final.kind === 'deny')
             return { kind: 'deny', rule: `access ${final.rule}`, reason: final.reason };
         }
-        return { kind: 'allow', rule, route: routeLabel(decision.route, router.upstreams), outbound };
+        return {
+          kind: 'allow',
+          rule,
+          route: routeLabel(decision.route, router.upstreams),
+          outbound,
+          ...udp,
+        };
       }
     }
   };

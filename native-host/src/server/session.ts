@@ -248,6 +248,6 @@ async function dispatchAndRun(
     case 'bind':
       return runBind(cctx, decision.outbound);
     case 'udp-associate':
-      return runUdpAssociate(cctx);
+      return runUdpAssociate(cctx, decision.outbound, decision.datagramPolicy);
   }
 }

@@ -47,8 +47,40 @@ export interface TunnelRequest {
   readonly user: string | undefined;
 }
 
+/** The policy's answer for one destination of a UDP association. */
+export type DatagramVerdict =
+  | {
+      readonly kind: 'allow';
+      /**
+       * For the direct exit: the one address that was checked, which is where the datagrams
+       * go (a name is never resolved again after the check). Absent through an upstream.
+       */
+      readonly address?: string;
+    }
+  | { readonly kind: 'deny'; readonly rule: string; readonly reason: string }
+  /** The name did not resolve: nothing to judge or send to; worth asking again a bit later. */
+  | { readonly kind: 'unresolved'; readonly reason: string };
+
+/**
+ * Judges each destination of an allowed UDP association as a CONNECT to it would be judged.
+ * The policy layer builds it per association; the relay asks once per destination.
+ */
+export interface DatagramPolicy {
+  /** Datagrams the server sends itself: names are resolved here, once, and the address checked. */
+  direct(destination: Address): Promise<DatagramVerdict>;
+  /** Datagrams an upstream relays: it resolves names, so they are judged unresolved. */
+  upstream(destination: Address): Promise<DatagramVerdict>;
+}
+
 export type Dispatch =
-  | { readonly kind: 'allow'; readonly outbound: Outbound; readonly rule?: string; readonly route?: string }
+  | {
+      readonly kind: 'allow';
+      readonly outbound: Outbound;
+      readonly rule?: string;
+      readonly route?: string;
+      /** UDP ASSOCIATE only: the per-datagram access check; without it every destination may be used. */
+      readonly datagramPolicy?: DatagramPolicy;
+    }
   | { readonly kind: 'deny'; readonly reason: string; readonly rule?: string };
 
 export type Dispatcher = (request: TunnelRequest) => Dispatch | Promise<Dispatch>;

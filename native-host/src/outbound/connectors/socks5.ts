@@ -27,7 +27,7 @@ function passOn(rep: number): RepCode {
     : Rep.GENERAL_FAILURE;
 }
 
-async function negotiate(io: HopStream, request: ConnectorRequest): Promise<void> {
+async function negotiate(io: HopStream, request: Pick<ConnectorRequest, 'credentials'>): Promise<void> {
   const credentials = request.credentials;
   // Offering username/password without credentials would invite a server to pick it and then
   // wait for a password we do not have.
@@ -93,3 +93,21 @@ async function handshake(stream: Socket, request: ConnectorRequest): Promise<Con
 }
 
 export const socks5Connector: Connector = { protocol: 'socks5', handshake };
+
+/** UDP ASSOCIATE has no command choice and no second reply; everything else is as for CONNECT. */
+export type UdpAssociateRequest = Omit<ConnectorRequest, 'command' | 'bindTimeoutMs'>;
+
+/**
+ * Opens a UDP association at a SOCKS5 hop: `target` is where our datagrams will come from
+ * (0.0.0.0:0 when not known). Resolves with BND, the hop's relay (0.0.0.0 meaning the hop's own
+ * address). The hop keeps the association as long as the stream stays open, so the caller
+ * keeps it open and owns it, as with every connector.
+ */
+export async function socks5UdpAssociate(stream: Socket, request: UdpAssociateRequest): Promise<Endpoint> {
+  // HopStream reads only the deadline, the signal and the hop's name from the request.
+  const io = new HopStream(stream, { ...request, command: 'connect' });
+  const requestBytes = io.encode(() => serializeRequest('udp-associate', request.target));
+  await negotiate(io, request);
+  io.send(requestBytes);
+  return readReply(io, 'the UDP ASSOCIATE reply');
+}

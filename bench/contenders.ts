@@ -1,0 +1,218 @@
+/**
+ * The servers under test, each on 127.0.0.1 and stopped by the PID (danted: the process group)
+ * it was started with: no proxy at all, the built Switchyard host, a 2-hop chain of two
+ * Switchyard hosts, and Debian's microsocks and danted.
+ */
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { readdir } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { freePort, waitForPort } from '../test/helpers/reference-servers.ts';
+import { HOST_SCRIPT, REPO_ROOT, startSwitchyard } from '../test/helpers/switchyard-process.ts';
+import { groupPids } from './proc.ts';
+
+export type ContenderId = 'direct' | 'switchyard' | 'switchyard-any' | 'chain' | 'microsocks' | 'dante';
+
+export interface Contender {
+  readonly id: ContenderId;
+  readonly label: string;
+  /** 0: the client goes straight to the target. */
+  readonly port: number;
+  /** The processes whose memory and CPU time are this contender's. */
+  pids(): number[];
+  stop(): Promise<void>;
+}
+
+const MICROSOCKS = '/usr/bin/microsocks';
+const DANTED = '/usr/sbin/danted';
+
+export function direct(): Contender {
+  return { id: 'direct', label: 'direct (no proxy)', port: 0, pids: () => [], stop: async () => undefined };
+}
+
+async function newestMtime(dir: string): Promise<number> {
+  let newest = 0;
+  for (const entry of await readdir(dir, { withFileTypes: true, recursive: true })) {
+    if (!entry.isFile() || !entry.name.endsWith('.ts')) continue;
+    newest = Math.max(newest, statSync(join(entry.parentPath, entry.name)).mtimeMs);
+  }
+  return newest;
+}
+
+/**
+ * The bench measures the bundle, so a bundle older than the sources would measure yesterday's
+ * relay: build it when it is missing or stale.
+ */
+export async function ensureFreshBuild(log: (line: string) => void): Promise<void> {
+  const built = existsSync(HOST_SCRIPT) ? statSync(HOST_SCRIPT).mtimeMs : 0;
+  const sources = Math.max(
+    await newestMtime(join(REPO_ROOT, 'native-host', 'src')),
+    await newestMtime(join(REPO_ROOT, 'shared')),
+  );
+  if (built >= sources) return;
+  log(built === 0 ? 'building the host (dist/host/switchyard.js)' : 'rebuilding the host: sources changed');
+  execFileSync(process.execPath, [join(REPO_ROOT, 'scripts', 'build-host.mjs')], {
+    cwd: REPO_ROOT,
+    stdio: ['ignore', 'ignore', 'inherit'],
+    timeout: 120_000,
+  });
+}
+
+async function switchyardWith(
+  id: ContenderId,
+  label: string,
+  config: Readonly<Record<string, unknown>>,
+): Promise<Contender & { readonly pid: number }> {
+  const host = await startSwitchyard({ config, args: ['--quiet'] });
+  return {
+    id,
+    label,
+    port: host.port,
+    pid: host.pid,
+    pids: () => [host.pid],
+    stop: async () => {
+      await host.stop();
+    },
+  };
+}
+
+/** The built host with its default config, as a user runs it. */
+export function switchyard(): Promise<Contender> {
+  return switchyardWith('switchyard', 'Switchyard', {});
+}
+
+/**
+ * The same host without the owner check on loopback clients (localClients: "any"), which
+ * reads /proc/net/tcp for every connection: shows what that check costs.
+ */
+export function switchyardAny(): Promise<Contender> {
+  return switchyardWith('switchyard-any', 'Switchyard, localClients "any"', { localClients: 'any' });
+}
+
+/** Two hosts: the client's one routes everything through the second one. */
+export async function chain(): Promise<Contender> {
+  const second = await switchyardWith('chain', 'hop 2', {});
+  try {
+    const first = await switchyardWith('chain', 'hop 1', {
+      upstreams: [{ id: 'hop2', type: 'socks5', host: '127.0.0.1', port: second.port }],
+      routes: [{ id: 'chain', hops: ['hop2'] }],
+      defaultTarget: { kind: 'route', routeId: 'chain' },
+    });
+    return {
+      id: 'chain',
+      label: 'Switchyard 2-hop chain',
+      port: first.port,
+      pids: () => [first.pid, second.pid],
+      stop: async () => {
+        await first.stop();
+        await second.stop();
+      },
+    };
+  } catch (error) {
+    await second.stop();
+    throw error;
+  }
+}
+
+/** Installs Debian's packages when missing and we may (root with apt-get); says which are there. */
+export function ensureInstalled(log: (line: string) => void): { microsocks: boolean; dante: boolean } {
+  const missing = [
+    ...(existsSync(MICROSOCKS) ? [] : ['microsocks']),
+    ...(existsSync(DANTED) ? [] : ['dante-server']),
+  ];
+  if (missing.length > 0 && process.getuid?.() === 0 && existsSync('/usr/bin/apt-get')) {
+    log(`installing ${missing.join(' ')}`);
+    try {
+      execFileSync('apt-get', ['install', '-y', '--no-install-recommends', ...missing], {
+        stdio: 'ignore',
+        env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+        timeout: 120_000,
+      });
+    } catch {
+      log(`could not install ${missing.join(' ')}; those contenders are skipped`);
+    }
+  }
+  return { microsocks: existsSync(MICROSOCKS), dante: existsSync(DANTED) };
+}
+
+function stopPid(child: ChildProcess, target: number): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      try {
+        process.kill(target, 'SIGKILL');
+      } catch {
+        // Already gone.
+      }
+    }, 5000);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    process.kill(target, 'SIGTERM');
+  });
+}
+
+export async function microsocks(): Promise<Contender> {
+  const port = await freePort();
+  // Its one log line per client goes nowhere: no contender pays for logging here.
+  const child = spawn(MICROSOCKS, ['-i', '127.0.0.1', '-p', String(port)], { stdio: 'ignore' });
+  const pid = child.pid;
+  if (pid === undefined) throw new Error('could not start microsocks');
+  const stop = (): Promise<void> => stopPid(child, pid);
+  try {
+    await waitForPort(port);
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  return { id: 'microsocks', label: 'microsocks', port, pids: () => [pid], stop };
+}
+
+/** danted in a process group of its own (it forks), CONNECT only, no per-connection log. */
+export async function dante(): Promise<Contender> {
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), 'switchyard-bench-dante-'));
+  const conf = join(dir, 'danted.conf');
+  writeFileSync(
+    conf,
+    [
+      `logoutput: ${join(dir, 'dante.log')}`,
+      `internal: 127.0.0.1 port = ${port}`,
+      'external: 127.0.0.1',
+      'clientmethod: none',
+      'socksmethod: none',
+      'user.privileged: root',
+      'user.unprivileged: nobody',
+      'client pass { from: 127.0.0.0/8 to: 0/0 }',
+      'socks pass {\n  from: 127.0.0.0/8 to: 127.0.0.0/8\n  command: connect\n}',
+      '',
+    ].join('\n'),
+  );
+  const child = spawn(DANTED, ['-f', conf, '-p', join(dir, 'danted.pid'), '-N', '1'], {
+    stdio: 'ignore',
+    detached: true,
+  });
+  const pgid = child.pid;
+  if (pgid === undefined) throw new Error('could not start danted');
+  const stop = async (): Promise<void> => {
+    // Its helpers live in the group we created for it: that group, and nothing else.
+    await stopPid(child, -pgid);
+    if (groupPids(pgid).length > 0) {
+      try {
+        process.kill(-pgid, 'SIGKILL');
+      } catch {
+        // Gone meanwhile.
+      }
+    }
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    await waitForPort(port);
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  return { id: 'dante', label: 'dante-server', port, pids: () => groupPids(pgid), stop };
+}

@@ -1,0 +1,251 @@
+/**
+ * The measurements: memory with 2,000 held tunnels once per server, then rounds in which the
+ * contenders take turns at each figure (the order rotates every round), so that every ratio
+ * compares runs made seconds apart on the same noisy machine.
+ */
+import { readFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { benchRules } from '../scripts/bench-rules.ts';
+import {
+  type Contender,
+  type ContenderId,
+  chain,
+  dante,
+  direct,
+  ensureFreshBuild,
+  ensureInstalled,
+  microsocks,
+  switchyard,
+  switchyardAny,
+} from './contenders.ts';
+import {
+  type BulkReport,
+  type Loadgen,
+  type PingReport,
+  type RateReport,
+  compileLoadgen,
+  holdTunnels,
+  runClient,
+  startTarget,
+} from './loadgen.ts';
+import { cpuSeconds, pssKb, raiseFdLimit, rssKb } from './proc.ts';
+import type { BenchResults, MemoryFigure, MetricId, Series } from './report.ts';
+
+export interface BenchOptions {
+  readonly rounds: number;
+  readonly quick: boolean;
+  /** Each timed loop first runs this long unmeasured (connections, buffers, JIT settle). */
+  readonly warmMs: number;
+  readonly bulkMs: number;
+  readonly rateMs: number;
+  readonly pingMs: number;
+  readonly holdCount: number;
+}
+
+export function benchOptions(quick: boolean, rounds: number | undefined): BenchOptions {
+  return quick
+    ? { rounds: rounds ?? 1, quick, warmMs: 150, bulkMs: 400, rateMs: 400, pingMs: 300, holdCount: 2000 }
+    : { rounds: rounds ?? 3, quick, warmMs: 300, bulkMs: 1000, rateMs: 1000, pingMs: 700, holdCount: 2000 };
+}
+
+const BULK = [
+  { metric: 'bulk-up-1', dir: 'up', conns: 1 },
+  { metric: 'bulk-down-1', dir: 'down', conns: 1 },
+  { metric: 'bulk-up-8', dir: 'up', conns: 8 },
+  { metric: 'bulk-down-8', dir: 'down', conns: 8 },
+] as const;
+const RATE_CONCURRENCY = [1, 64] as const;
+const PING_SIZE = 64;
+const GIB = 1024 ** 3;
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+function rotate<T>(items: readonly T[], by: number): T[] {
+  const k = items.length === 0 ? 0 : by % items.length;
+  return [...items.slice(k), ...items.slice(0, k)];
+}
+
+/** TIME_WAIT sockets on the machine: the owner check scans them all in /proc/net/tcp. */
+function timeWaitSockets(): number {
+  const m = readFileSync('/proc/net/sockstat', 'utf8').match(/^TCP:.* tw (\d+)/m);
+  return Number(m?.[1] ?? 0);
+}
+
+export function machine(): BenchResults['machine'] {
+  const model =
+    readFileSync('/proc/cpuinfo', 'utf8')
+      .match(/^model name\s*:\s*(.*)$/m)?.[1]
+      ?.trim() ?? 'unknown';
+  return {
+    cpus: cpus().length,
+    model,
+    node: process.version,
+    kernel: readFileSync('/proc/sys/kernel/osrelease', 'utf8').trim(),
+  };
+}
+
+class Recorder {
+  readonly series: Partial<Record<MetricId, Partial<Record<ContenderId, Series>>>> = {};
+
+  add(metric: MetricId, id: ContenderId, value: number, ratio?: number): void {
+    const byContender = this.series[metric] ?? {};
+    this.series[metric] = byContender;
+    const s = byContender[id] ?? { values: [], ratios: [] };
+    byContender[id] = s;
+    s.values.push(value);
+    if (ratio !== undefined && Number.isFinite(ratio)) s.ratios.push(ratio);
+  }
+}
+
+/** Runs the whole benchmark; `cleanup` is set so that a signal can stop what was started. */
+export async function runBench(
+  options: BenchOptions,
+  log: (line: string) => void,
+  onCleanup: (cleanup: () => Promise<void>) => void,
+): Promise<BenchResults> {
+  const fd = raiseFdLimit();
+  await ensureFreshBuild(log);
+  const lg: Loadgen = compileLoadgen();
+  const started: Contender[] = [];
+  let target: Awaited<ReturnType<typeof startTarget>> | undefined;
+  const cleanup = async (): Promise<void> => {
+    for (const c of started.splice(0)) await c.stop().catch(() => undefined);
+    await target?.stop();
+    target = undefined;
+    lg.dispose();
+  };
+  onCleanup(cleanup);
+  try {
+    // The target outlives every run; its own deadline only matters if we die without stopping it.
+    target = await startTarget(lg, 900);
+    const targetPort = target.port;
+    const installed = ensureInstalled(log);
+    const notInstalled = [
+      ...(installed.microsocks ? [] : ['microsocks']),
+      ...(installed.dante ? [] : ['dante-server']),
+    ];
+
+    const start = async (make: () => Promise<Contender>): Promise<Contender> => {
+      const c = await make();
+      started.push(c);
+      return c;
+    };
+    const none = direct();
+    const sy = await start(switchyard);
+    const syAny = await start(switchyardAny);
+    const hops = await start(chain);
+    const ms = installed.microsocks ? await start(microsocks) : undefined;
+    const dt = installed.dante ? await start(dante) : undefined;
+    const servers = [sy, ms, dt].filter((c): c is Contender => c !== undefined);
+    const cServers = [ms, dt].filter((c): c is Contender => c !== undefined);
+    log(`started: ${started.map((c) => `${c.label} :${c.port}`).join(', ')}; target :${targetPort}`);
+
+    // Memory first, on fresh processes: idle, then with the tunnels held.
+    await sleep(500);
+    const memory: Partial<Record<ContenderId, MemoryFigure>> = {};
+    for (const c of servers) {
+      const idleRssKb = rssKb(c.pids());
+      const idlePssKb = pssKb(c.pids());
+      const held = await holdTunnels(lg, targetPort, c.port, options.holdCount, 60_000);
+      // Let allocation from the handshakes settle before reading what the tunnels keep.
+      await sleep(1000);
+      const heldPssKb = pssKb(c.pids());
+      const heldRssKb = rssKb(c.pids());
+      await held.release();
+      const count = held.report.held;
+      memory[c.id] = {
+        idleRssKb,
+        heldRssKb,
+        held: count,
+        perConnBytes: count > 0 ? ((heldPssKb - idlePssKb) * 1024) / count : Number.NaN,
+        ...(held.report.error ? { error: held.report.error } : {}),
+      };
+      log(
+        `memory ${c.label}: idle ${(idleRssKb / 1024).toFixed(1)} MiB, ${count} tunnels ` +
+          `+${(((heldPssKb - idlePssKb) * 1024) / Math.max(1, count) / 1000).toFixed(1)} KB each`,
+      );
+      await sleep(300);
+    }
+
+    const rec = new Recorder();
+    const timeWait: number[] = [];
+    const bulkTimeout = options.warmMs + options.bulkMs + 30_000;
+    for (let round = 0; round < options.rounds; round++) {
+      log(`round ${round + 1}/${options.rounds}`);
+      const cpu = new Map<ContenderId, { seconds: number; bytes: number }>();
+
+      for (const b of BULK) {
+        const got = new Map<ContenderId, number>();
+        for (const c of rotate([none, sy, hops, ...cServers], round)) {
+          const before = cpuSeconds(c.pids());
+          const r = await runClient<BulkReport>(
+            lg,
+            ['bulk', targetPort, c.port, b.dir, b.conns, options.warmMs, options.bulkMs],
+            bulkTimeout,
+          );
+          const used = cpuSeconds(c.pids()) - before;
+          got.set(c.id, r.bytesPerSec);
+          const acc = cpu.get(c.id) ?? { seconds: 0, bytes: 0 };
+          cpu.set(c.id, { seconds: acc.seconds + used, bytes: acc.bytes + r.totalBytes });
+        }
+        const base = got.get('direct') ?? Number.NaN;
+        for (const [id, v] of got) rec.add(b.metric, id, v, v / base);
+      }
+      for (const [id, { seconds, bytes }] of cpu) {
+        if (id !== 'direct' && bytes > 0) rec.add('cpu-gib', id, seconds / (bytes / GIB));
+      }
+
+      for (const conc of RATE_CONCURRENCY) {
+        const metric = conc === 1 ? 'rate-1' : 'rate-64';
+        const got = new Map<ContenderId, number>();
+        for (const c of rotate([sy, syAny, ...cServers], round)) {
+          if (c.id === 'switchyard') timeWait.push(timeWaitSockets());
+          const r = await runClient<RateReport>(
+            lg,
+            ['rate', targetPort, c.port, conc, options.warmMs, options.rateMs, 1_000_000],
+            options.warmMs + options.rateMs + 30_000,
+          );
+          got.set(c.id, r.errors > 0 && r.perSec === 0 ? Number.NaN : r.perSec);
+        }
+        const best = Math.max(...cServers.map((c) => got.get(c.id) ?? 0));
+        for (const [id, v] of got) rec.add(metric, id, v, best > 0 ? v / best : undefined);
+      }
+
+      const p50 = new Map<ContenderId, number>();
+      const p99 = new Map<ContenderId, number>();
+      for (const c of rotate([none, sy, hops, ...cServers], round)) {
+        const r = await runClient<PingReport>(
+          lg,
+          ['ping', targetPort, c.port, PING_SIZE, 300, 200_000, options.pingMs],
+          options.pingMs + 30_000,
+        );
+        p50.set(c.id, r.p50Us);
+        p99.set(c.id, r.p99Us);
+      }
+      for (const [metric, got] of [
+        ['p50', p50],
+        ['p99', p99],
+      ] as const) {
+        const base = got.get('direct') ?? Number.NaN;
+        for (const [id, v] of got) rec.add(metric, id, v, v / base);
+      }
+    }
+
+    // In-process and CPU-bound: run alone, after the servers have gone quiet.
+    log('rule matching (10,000 rules)');
+    const rules = await benchRules();
+
+    return {
+      machine: { ...machine(), compiler: lg.compiler, fdLimit: fd.soft },
+      options,
+      contenders: [none, sy, syAny, hops, ...cServers].map((c) => ({ id: c.id, label: c.label })),
+      notInstalled,
+      series: rec.series,
+      memory,
+      timeWait,
+      rules,
+    };
+  } finally {
+    await cleanup();
+  }
+}

@@ -1,0 +1,53 @@
+// The relay benchmark: Switchyard against no proxy, microsocks and danted, in interleaved rounds
+// on loopback. Results and how to read them: docs/performance.md.
+//   npm run bench [-- --quick] [-- --rounds N] [-- --json FILE]
+import { writeFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { formatReport } from '../bench/report.ts';
+import { benchOptions, runBench } from '../bench/run.ts';
+
+const { values } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    rounds: { type: 'string' },
+    json: { type: 'string' },
+    help: { type: 'boolean', short: 'h', default: false },
+  },
+});
+
+if (values.help) {
+  console.log(
+    'usage: npm run bench -- [--quick] [--rounds N] [--json FILE]\n' +
+      '  --quick      one short round (about 40 s) instead of three (about 3 min)\n' +
+      '  --rounds N   rounds of interleaved runs (medians are over rounds)\n' +
+      '  --json FILE  also write the raw per-round figures to FILE',
+  );
+  process.exit(0);
+}
+
+const rounds = values.rounds === undefined ? undefined : Number(values.rounds);
+if (rounds !== undefined && !(Number.isInteger(rounds) && rounds >= 1 && rounds <= 50)) {
+  console.error('--rounds wants a whole number from 1 to 50');
+  process.exit(2);
+}
+
+const options = benchOptions(values.quick, rounds);
+const log = (line: string): void => console.error(`[bench] ${line}`);
+
+// Everything started is stopped by its PID (or danted's process group), also on Ctrl-C.
+let cleanup: (() => Promise<void>) | undefined;
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    log(`${signal}: stopping the servers`);
+    void (cleanup?.() ?? Promise.resolve()).finally(() => process.exit(130));
+  });
+}
+
+const began = Date.now();
+const results = await runBench(options, log, (c) => {
+  cleanup = c;
+});
+const command = `npm run bench${values.quick ? ' -- --quick' : ''}${rounds !== undefined ? `${values.quick ? '' : ' --'} --rounds ${rounds}` : ''}`;
+console.log(formatReport(results, command));
+log(`done in ${((Date.now() - began) / 1000).toFixed(0)} s`);
+if (values.json) writeFileSync(values.json, `${JSON.stringify(results, null, 2)}\n`);

@@ -1,0 +1,387 @@
+/**
+ * Faults around the host, each with what the client sees and what the log says: an upstream
+ * that dies mid-stream, one that never answers, one that answers garbage; DNS that fails or
+ * never answers; the host running out of file descriptors; a client that never reads while
+ * its destination sends 200 MB. In-process where the fault is outside the host, the built host
+ * as a child process where the fault is the host's own process (descriptors, memory).
+ */
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { type AddressInfo, type Server, type Socket, createServer } from 'node:net';
+import { after, before, describe, test } from 'node:test';
+import type { Upstream } from '../../shared/config/schema.ts';
+import { ChainOutbound } from '../../native-host/src/outbound/chain.ts';
+import { DirectOutbound } from '../../native-host/src/outbound/direct.ts';
+import type { ResolvedAddress } from '../../native-host/src/outbound/resolve.ts';
+import { Rep } from '../../native-host/src/protocol/socks5.ts';
+import { cpuMs, fdLimitOf, openFds, rssKiB, startLimitedHost } from '../helpers/fd-limit.ts';
+import { ByteReader, type EchoServer, closed, connectTo, startEchoServer } from '../helpers/net.ts';
+import { type Daemon, type Scripted, startMicrosocks, startScripted } from '../helpers/reference-servers.ts';
+import { ask, echoes, openTunnel } from '../helpers/socks-client.ts';
+import { startSocksServer } from '../helpers/socks-server.ts';
+import { type SwitchyardProcess, startSwitchyard } from '../helpers/switchyard-process.ts';
+import { waitFor } from '../helpers/wait.ts';
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+const local = (port: number) => ({ host: '127.0.0.1', port });
+
+/** A one-hop route through `upstream`, as the dispatcher builds it for a route rule. */
+function routeThrough(upstream: Upstream, hopHandshakeMs = 2_000): ChainOutbound {
+  return new ChainOutbound({
+    route: { id: 'up', hops: [upstream.id], onFirstHopDown: 'fail' },
+    upstreams: new Map([[upstream.id, upstream]]),
+    credentials: async () => undefined,
+    timeouts: { connectMs: 2_000, hopHandshakeMs, bindMs: 2_000 },
+  });
+}
+
+const direct = new DirectOutbound({ connectTimeoutMs: 2_000, bindTimeoutMs: 2_000 });
+
+let echo: EchoServer;
+before(async () => {
+  echo = await startEchoServer();
+});
+after(async () => {
+  await echo?.close();
+});
+
+describe('an upstream that fails', () => {
+  let micro: Daemon | undefined;
+  let silent: Scripted;
+  let garbage: Scripted;
+  before(async () => {
+    [silent, garbage] = await Promise.all([
+      startScripted(() => undefined),
+      startScripted((socket) => {
+        socket.write('garbage!');
+      }),
+    ]);
+  });
+  after(async () => {
+    await Promise.all([micro?.stop(), silent?.close(), garbage?.close()]);
+  });
+
+  test('an upstream that dies mid-stream ends only its own tunnels, each client sees the end, and a direct tunnel keeps working', async () => {
+    micro = await startMicrosocks();
+    const routed = await startEchoServer();
+    const chain = routeThrough({ id: 'micro', type: 'socks5', host: '127.0.0.1', port: micro.port });
+    const socks = await startSocksServer({
+      // The routed echo server is reached through the upstream, everything else directly.
+      dispatch: (request) => ({
+        kind: 'allow',
+        outbound: request.destination.port === routed.port ? chain : direct,
+      }),
+    });
+    try {
+      const through = await Promise.all([1, 2, 3].map(() => openTunnel(socks.port, local(routed.port))));
+      const straight = await openTunnel(socks.port, local(echo.port));
+      for (const [i, s] of through.entries()) assert.equal(await echoes(s, `via ${i}`), `via ${i}`);
+      const straightReader = new ByteReader(straight);
+      straight.resume();
+
+      // Tunnel 0 is in the middle of a stream: 4 KiB every 10 ms, echoed back, when the upstream dies.
+      const streaming = through[0]!;
+      let echoed = 0;
+      streaming.on('data', (chunk: Buffer) => {
+        echoed += chunk.length;
+      });
+      const pump = setInterval(() => {
+        if (!streaming.destroyed) streaming.write(randomBytes(4096));
+      }, 10);
+      await waitFor(() => echoed >= 64 * 1024, 'the stream to flow', 3_000);
+      const ends = through.map((s) => closed(s, 5_000));
+      const errors = through.map((s) => {
+        let error: string | undefined;
+        s.on('error', (e: Error) => {
+          error = e.message;
+        });
+        return () => error;
+      });
+      const died = Date.now();
+      await micro.stop();
+      const hadError = await Promise.all(ends);
+      clearInterval(pump);
+      const tookMs = Date.now() - died;
+
+      assert.deepEqual(hadError, [false, false, false], 'each client saw an orderly end, not a reset');
+      assert.deepEqual(
+        errors.map((e) => e()),
+        [undefined, undefined, undefined],
+      );
+      assert.ok(tookMs < 2_000, `the clients saw the end ${tookMs} ms after the upstream died`);
+      await waitFor(
+        () =>
+          socks.logs.filter((l) => l.includes('tunnel closed') && l.includes('via="route up (micro)"'))
+            .length === 3,
+        'three "tunnel closed" lines for the routed tunnels',
+      );
+      // The direct tunnel is untouched and the server still takes new clients, both ways.
+      straight.write('still here');
+      assert.equal((await straightReader.read(10)).toString(), 'still here');
+      const fresh = await openTunnel(socks.port, local(echo.port));
+      assert.equal(await echoes(fresh, 'fresh'), 'fresh');
+      fresh.destroy();
+      await waitFor(() => socks.server.activeConnections === 1, 'only the direct tunnel to remain');
+      assert.equal(
+        socks.logs.filter((l) => l.includes('tunnel closed') && l.includes('via=direct')).length,
+        1,
+      );
+      // A new request through the dead upstream is refused with the reason, not hung.
+      const again = await ask(socks.port, local(routed.port), 5_000);
+      assert.equal(again.rep, Rep.CONNECTION_REFUSED);
+      again.socket.destroy();
+      straight.destroy();
+    } finally {
+      await socks.close();
+      await routed.close();
+    }
+  });
+
+  test('an upstream that accepts and never answers: REP 6 at the per-hop timeout, and its connection is closed', async () => {
+    const chain = routeThrough({ id: 'mute', type: 'socks5', host: '127.0.0.1', port: silent.port }, 300);
+    const socks = await startSocksServer({ dispatch: () => ({ kind: 'allow', outbound: chain }) });
+    try {
+      const answer = await ask(socks.port, local(echo.port), 5_000);
+      assert.equal(answer.rep, Rep.TTL_EXPIRED);
+      assert.ok(answer.ms >= 280 && answer.ms < 1_500, `answered after ${answer.ms} ms`);
+      await closed(answer.socket, 3_000);
+      await waitFor(() => silent.open() === 0, 'the host to close its connection to the silent upstream');
+      const line = socks.logs.find((l) => l.includes('tunnel failed'));
+      assert.match(
+        line ?? '',
+        /result="rep 6 \(TTL expired\)" hop=1 error="hop 1 \(mute\) did not answer within 300 ms/,
+      );
+    } finally {
+      await socks.close();
+    }
+  });
+
+  test('an upstream that answers garbage: REP 1, and a log line naming the hop and what it sent', async () => {
+    const chain = routeThrough({ id: 'junk', type: 'socks5', host: '127.0.0.1', port: garbage.port });
+    const socks = await startSocksServer({ dispatch: () => ({ kind: 'allow', outbound: chain }) });
+    try {
+      const answer = await ask(socks.port, local(echo.port), 5_000);
+      assert.equal(answer.rep, Rep.GENERAL_FAILURE);
+      await closed(answer.socket, 3_000);
+      const line = socks.logs.find((l) => l.includes('tunnel failed'));
+      assert.match(
+        line ?? '',
+        /result="rep 1 \(general failure\)" hop=1 error="hop 1 \(junk\) sent a malformed reply: expected SOCKS version 5, got 103"/,
+      );
+    } finally {
+      await socks.close();
+    }
+  });
+});
+
+describe('DNS failure', () => {
+  /** A resolver where one name works, two fail the two usual ways, and one never answers. */
+  const lookup = (host: string): Promise<ResolvedAddress[]> => {
+    switch (host) {
+      case 'works.test':
+        return Promise.resolve([{ address: '127.0.0.1', family: 4 }]);
+      case 'no-such-host.test':
+        return Promise.reject(
+          Object.assign(new Error(`getaddrinfo ENOTFOUND ${host}`), { code: 'ENOTFOUND' }),
+        );
+      case 'dns-down.test':
+        return Promise.reject(
+          Object.assign(new Error(`getaddrinfo EAI_AGAIN ${host}`), { code: 'EAI_AGAIN' }),
+        );
+      default:
+        return new Promise(() => undefined);
+    }
+  };
+  const resolving = new DirectOutbound({ connectTimeoutMs: 400, bindTimeoutMs: 1_000, lookup });
+
+  test('ENOTFOUND and EAI_AGAIN give REP 4 with the name and the error in the log; a name that resolves still works', async () => {
+    const socks = await startSocksServer({ dispatch: () => ({ kind: 'allow', outbound: resolving }) });
+    try {
+      for (const [name, code] of [
+        ['no-such-host.test', 'ENOTFOUND'],
+        ['dns-down.test', 'EAI_AGAIN'],
+      ] as const) {
+        const answer = await ask(socks.port, { host: name, port: echo.port }, 3_000);
+        assert.equal(answer.rep, Rep.HOST_UNREACHABLE, name);
+        await closed(answer.socket, 3_000);
+        const line = socks.logs.find((l) => l.includes('tunnel failed') && l.includes(`dest=${name}:`));
+        assert.match(
+          line ?? '',
+          new RegExp(`rep 4 \\(host unreachable\\).*cannot resolve ${name}: .*${code}`),
+        );
+      }
+      const ok = await openTunnel(socks.port, { host: 'works.test', port: echo.port });
+      assert.equal(await echoes(ok, 'resolved'), 'resolved');
+      ok.destroy();
+    } finally {
+      await socks.close();
+    }
+  });
+
+  test('a resolver that never answers: REP 4 at the connect timeout, not a silent close at the handshake timeout', async () => {
+    const socks = await startSocksServer({
+      timeouts: { handshakeMs: 5_000 },
+      dispatch: () => ({ kind: 'allow', outbound: resolving }),
+    });
+    try {
+      const answer = await ask(socks.port, { host: 'hangs.test', port: echo.port }, 5_000);
+      assert.equal(answer.rep, Rep.HOST_UNREACHABLE);
+      assert.ok(answer.ms >= 350 && answer.ms < 1_500, `answered after ${answer.ms} ms`);
+      await closed(answer.socket, 3_000);
+      const line = socks.logs.find((l) => l.includes('tunnel failed'));
+      assert.match(line ?? '', /cannot resolve hangs\.test: no answer from the resolver within \d+ ms/);
+    } finally {
+      await socks.close();
+    }
+  });
+});
+
+describe('the host process out of file descriptors (ulimit -n 64)', () => {
+  test('tunnels beyond the limit get REP 1 naming EMFILE, clients beyond it are closed at accept; the host stays up and idle, and serves again once descriptors free up', async () => {
+    const host = await startLimitedHost({ fdLimit: 64, args: ['--log-level', 'info'] });
+    const held: Socket[] = [];
+    try {
+      assert.equal(fdLimitOf(host.pid), 64);
+      const restFds = openFds(host.pid);
+
+      // 1. Tunnels (two descriptors each) until the outbound connect fails: REP 1, EMFILE in the log.
+      let refusal: number | undefined;
+      for (let i = 0; i < 64 && refusal === undefined; i++) {
+        const answer = await ask(host.port, local(echo.port), 5_000);
+        if (answer.rep === 0) held.push(answer.socket);
+        else {
+          refusal = answer.rep;
+          answer.socket.destroy();
+        }
+      }
+      assert.equal(refusal, Rep.GENERAL_FAILURE);
+      const tunnels = held.length;
+      assert.ok(tunnels >= 10 && tunnels < 32, `${tunnels} tunnels fit`);
+      await host.waitFor(
+        () =>
+          /tunnel failed .*result="rep 1 \(general failure\)".*EMFILE/.test(host.stderr()) ? true : undefined,
+        'the EMFILE log line',
+        3_000,
+      );
+
+      // 2. Silent clients (one descriptor each) until one is closed at accept, without a reply.
+      let refusedAt: number | undefined;
+      for (let i = 0; i < 64 && refusedAt === undefined; i++) {
+        const c = await connectTo(host.port);
+        c.on('error', () => undefined);
+        const gone = closed(c, 300).then(
+          () => true,
+          () => false,
+        );
+        if (await gone) refusedAt = i;
+        else held.push(c);
+      }
+      assert.notEqual(refusedAt, undefined, 'a client beyond the descriptors is closed');
+      // More of them are refused the same way, each at once.
+      for (let i = 0; i < 5; i++) {
+        const c = await connectTo(host.port);
+        c.on('error', () => undefined);
+        await closed(c, 1_000);
+      }
+
+      // 3. Out of descriptors, the host is alive and not spinning on its listening socket.
+      const cpuBefore = cpuMs(host.pid);
+      await sleep(1_000);
+      const cpuSpent = cpuMs(host.pid) - cpuBefore;
+      assert.ok(host.alive(), 'the host is still running');
+      assert.ok(cpuSpent < 200, `the host used ${cpuSpent} ms of CPU in 1 s while out of descriptors`);
+
+      // 4. Descriptors free up: the host serves again.
+      for (const s of held.splice(0)) s.destroy();
+      await waitFor(() => openFds(host.pid) === restFds, 'the host to free its descriptors', 5_000);
+      const again = await openTunnel(host.port, local(echo.port));
+      assert.equal(await echoes(again, 'served again'), 'served again');
+      again.destroy();
+      console.log(
+        `# fd limit 64: ${tunnels} tunnels held, then REP 1 (EMFILE); ${refusedAt} silent clients more, ` +
+          `then closed at accept; ${cpuSpent} ms CPU in 1 s while exhausted; served again after freeing`,
+      );
+    } finally {
+      for (const s of held) s.destroy();
+      await host.stop();
+    }
+  });
+});
+
+describe('a client that never reads', () => {
+  const TOTAL = 200 * 1024 * 1024;
+  const CHUNK = 1024 * 1024;
+  let host: SwitchyardProcess;
+  let source: Server;
+  let written = 0;
+  const sent = createHash('sha256');
+  before(async () => {
+    host = await startSwitchyard();
+    const base = randomBytes(CHUNK);
+    // Sends TOTAL bytes as fast as the connection takes them (write, then wait for 'drain').
+    source = createServer((socket) => {
+      socket.on('error', () => undefined);
+      void (async () => {
+        for (let i = 0; i < TOTAL / CHUNK && !socket.destroyed; i++) {
+          const chunk = Buffer.from(base);
+          chunk.writeUInt32BE(i, 0);
+          sent.update(chunk);
+          written += chunk.length;
+          if (!socket.write(chunk)) await once(socket, 'drain');
+        }
+        socket.end();
+      })().catch(() => socket.destroy());
+    });
+    await new Promise<void>((resolve) => source.listen(0, '127.0.0.1', resolve));
+  });
+  after(async () => {
+    await host?.stop();
+    await new Promise<void>((resolve) => (source ? source.close(() => resolve()) : resolve()));
+  });
+
+  test('200 MB towards a client that never reads: the destination is held back, host memory grows < 50 MB, and every byte arrives once it reads', async () => {
+    const sourcePort = (source.address() as AddressInfo).port;
+    const idleKiB = rssKiB(host.pid);
+    const client = await openTunnel(host.port, local(sourcePort));
+    // The client never reads (the socket stays paused) until the source has stalled for 500 ms.
+    let peakKiB = idleKiB;
+    let last = -1;
+    let stillSince = Date.now();
+    const deadline = Date.now() + 15_000;
+    while (Date.now() - stillSince < 500) {
+      assert.ok(Date.now() < deadline, `the source never stalled (${written} bytes written)`);
+      peakKiB = Math.max(peakKiB, rssKiB(host.pid));
+      if (written !== last) {
+        last = written;
+        stillSince = Date.now();
+      }
+      await sleep(50);
+    }
+    const stalledAt = written;
+    const growthMiB = (peakKiB - idleKiB) / 1024;
+    assert.ok(stalledAt < TOTAL / 2, `the source got ${stalledAt} bytes out before it was held back`);
+    assert.ok(growthMiB < 50, `host RSS grew ${growthMiB.toFixed(1)} MiB`);
+
+    // Now it reads: everything arrives, in order.
+    const received = createHash('sha256');
+    let receivedBytes = 0;
+    client.on('data', (chunk: Buffer) => {
+      received.update(chunk);
+      receivedBytes += chunk.length;
+    });
+    const started = Date.now();
+    const ended = once(client, 'end');
+    client.resume();
+    await ended;
+    client.destroy();
+    assert.equal(receivedBytes, TOTAL);
+    assert.equal(received.digest('hex'), sent.digest('hex'));
+    console.log(
+      `# never-reading client: source held back after ${(stalledAt / 1048576).toFixed(1)} MiB; host RSS ` +
+        `${idleKiB} KiB -> peak ${peakKiB} KiB (+${growthMiB.toFixed(1)} MiB); then 200 MiB arrived ` +
+        `intact in ${Date.now() - started} ms`,
+    );
+    await host.waitForLog(/tunnel closed .*result=done.*down=209715200/, 5_000);
+  });
+});
