@@ -199,7 +199,11 @@ export async function startServe(options: ServeOptions): Promise<ServeProcess> {
           resolve(m);
         } else if (gone) {
           finish();
-          reject(new Error(`switchyard exited while waiting for ${what}; stdout:\n${stdoutText}\nstderr:\n${stderrText}`));
+          reject(
+            new Error(
+              `switchyard exited while waiting for ${what}; stdout:\n${stdoutText}\nstderr:\n${stderrText}`,
+            ),
+          );
         }
       };
       const timer = setTimeout(() => {

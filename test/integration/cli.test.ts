@@ -73,7 +73,9 @@ describe('serve', () => {
   });
 
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-    test(`${signal} stops it with exit code 0 and a "stopped" log line`, { timeout: TEST_TIMEOUT }, async () => {
+    test(`${signal} stops it with exit code 0 and a "stopped" log line`, {
+      timeout: TEST_TIMEOUT,
+    }, async () => {
       const config = await freshConfig({});
       const host = await startServe({ args: ['--listen', '127.0.0.1:0', '--config', config] });
       host.signal(signal);
@@ -115,7 +117,9 @@ describe('serve', () => {
     timeout: TEST_TIMEOUT,
   }, async () => {
     const config = await freshConfig({});
-    const r = await runSwitchyard(['serve', '--listen', '0.0.0.0:0', '--config', config], { timeoutMs: 8_000 });
+    const r = await runSwitchyard(['serve', '--listen', '0.0.0.0:0', '--config', config], {
+      timeoutMs: 8_000,
+    });
     assert.equal(r.code, 2);
     assert.equal(r.stdout, '');
     assert.equal(
@@ -143,7 +147,9 @@ describe('serve', () => {
     }
   });
 
-  test('a port already in use: exit 2 and a message naming the address', { timeout: TEST_TIMEOUT }, async () => {
+  test('a port already in use: exit 2 and a message naming the address', {
+    timeout: TEST_TIMEOUT,
+  }, async () => {
     const blocker = createServer();
     await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
     const { port } = blocker.address() as AddressInfo;
@@ -291,7 +297,11 @@ describe('user', () => {
     // The stored hash is the password's: the server accepts it (and nothing else).
     const host = await startServe({ args: ['--listen', '127.0.0.1:0', '--config', config] });
     try {
-      const ok = await curl(['--proxy', `socks5h://alice:${encodeURIComponent(password)}@127.0.0.1:${host.port}`, smallUrl()]);
+      const ok = await curl([
+        '--proxy',
+        `socks5h://alice:${encodeURIComponent(password)}@127.0.0.1:${host.port}`,
+        smallUrl(),
+      ]);
       assert.equal(ok.code, 0);
       assert.deepEqual(ok.body, SMALL_BODY);
       const wrong = await curl(['--proxy', `socks5h://alice:wrong@127.0.0.1:${host.port}`, smallUrl()]);
@@ -321,7 +331,12 @@ describe('user', () => {
     assert.deepEqual((await readdir(dirname(config))).sort(), ['config.json', 'config.json.bak']);
 
     const removed = await runSwitchyard(['user', 'remove', 'alice', '--config', config]);
-    assert.deepEqual(removed, { code: 0, signal: null, stdout: `removed user alice from ${config}\n`, stderr: '' });
+    assert.deepEqual(removed, {
+      code: 0,
+      signal: null,
+      stdout: `removed user alice from ${config}\n`,
+      stderr: '',
+    });
     assert.deepEqual((await runSwitchyard(['user', 'list', '--config', config])).stdout, '');
     assert.equal(await readFile(`${config}.bak`, 'utf8'), afterUpdate);
   });
@@ -339,7 +354,9 @@ describe('user', () => {
     assert.equal(await readFile(config, 'utf8'), before);
   });
 
-  test('add without --password-stdin: exit 2 with guidance, nothing written', { timeout: TEST_TIMEOUT }, async () => {
+  test('add without --password-stdin: exit 2 with guidance, nothing written', {
+    timeout: TEST_TIMEOUT,
+  }, async () => {
     const config = await freshConfig({});
     const before = await readFile(config, 'utf8');
     const r = await runSwitchyard(['user', 'add', 'alice', '--config', config], { input: 'pw' });
