@@ -146,6 +146,16 @@ export interface ConfigResult {
   revision: number;
 }
 
+/**
+ * After config.replace / config.patch: the change is saved and applied. The config itself is
+ * not echoed back (a large one would not fit a reply that must report success); read it with
+ * config.get.
+ */
+export interface ConfigChangeResult {
+  revision: number;
+  passwordSaved: Record<string, boolean>;
+}
+
 export interface CredentialSetResult {
   upstreamId: string;
   saved: true;
@@ -248,8 +258,8 @@ export interface StopResult {
 export interface ResultMap {
   hello: HelloResult;
   'config.get': ConfigResult;
-  'config.replace': ConfigResult;
-  'config.patch': ConfigResult;
+  'config.replace': ConfigChangeResult;
+  'config.patch': ConfigChangeResult;
   'credential.set': CredentialSetResult;
   'credential.delete': CredentialDeleteResult;
   'toggle.set': ToggleResult;

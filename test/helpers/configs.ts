@@ -394,8 +394,13 @@ export interface Socks4Result extends Opened {
 }
 
 /** A SOCKS4 CONNECT for an IPv4 literal, SOCKS4a for a name. */
-export async function socks4Connect(proxyPort: number, host: string, port: number): Promise<Socks4Result> {
-  const opened = await open(proxyPort);
+export async function socks4Connect(
+  proxyPort: number,
+  host: string,
+  port: number,
+  options: { readonly localAddress?: string } = {},
+): Promise<Socks4Result> {
+  const opened = await open(proxyPort, options.localAddress);
   const address: Address = addressOf(host, port);
   opened.socket.write(serializeSocks4Request('connect', address, 'tester'));
   const reply = await opened.reader.read(8);

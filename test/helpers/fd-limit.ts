@@ -1,11 +1,12 @@
 /**
  * Child processes with a chosen file-descriptor limit, and what /proc says about them.
  *
- * Node cannot call setrlimit on itself, so a process that needs more (or fewer) descriptors
- * than the test runner has is started through `bash -c 'ulimit -n N && exec node ...'`: after
+ * Node raises its own soft RLIMIT_NOFILE to the hard limit at startup and can go no further,
+ * so the limit a node process runs with is its hard limit. A child that needs a different one
+ * is started through `bash -c 'ulimit -n N && exec node ...'` (which sets soft and hard): after
  * the exec the bash PID is the node PID, so the PID we hold is the one to read /proc from and
- * to signal. The soft limit can be raised up to the hard limit only (raising the hard limit
- * needs CAP_SYS_RESOURCE); `hardFdLimit` says where that ceiling is.
+ * to signal. Lowering always works; raising the hard limit needs CAP_SYS_RESOURCE, so without
+ * it N can be at most `hardFdLimit()`.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
@@ -32,7 +33,7 @@ export function ownFdLimit(): number {
   return soft === undefined || soft === 'unlimited' ? 1_048_576 : Number(soft);
 }
 
-/** Spawns `node ...args` with its soft fd limit set to `limit` (at most the hard limit). */
+/** Spawns `node ...args` with its fd limit (soft and hard) set to `limit`. */
 export function spawnNodeWithFdLimit(limit: number, args: readonly string[]): ChildProcess {
   return spawn(
     'bash',
@@ -183,6 +184,8 @@ export interface LimitedHostOptions {
   readonly config?: Readonly<Record<string, unknown>>;
   /** Extra arguments after `serve --listen 127.0.0.1:0 --config FILE`. */
   readonly args?: readonly string[];
+  /** Options for node itself, before the script (e.g. --max-old-space-size=128). */
+  readonly nodeOptions?: readonly string[];
 }
 
 /** The built host (dist/host/switchyard.js) as a child process with the given fd limit. */
@@ -192,6 +195,7 @@ export async function startLimitedHost(options: LimitedHostOptions): Promise<Lim
   const configFile = join(dir, 'config.json');
   await writeFile(configFile, `${JSON.stringify({ version: 1, ...options.config })}\n`, { mode: 0o600 });
   const child = spawnNodeWithFdLimit(options.fdLimit, [
+    ...(options.nodeOptions ?? []),
     HOST_SCRIPT,
     'serve',
     '--listen',

@@ -110,7 +110,9 @@ describe('serve', () => {
     assert.ok(cutAfter >= graceMs - 100, `cut after ${cutAfter} ms, before the ${graceMs} ms grace`);
     assert.ok(cutAfter < graceMs + 2_000, `cut only after ${cutAfter} ms`);
     assert.deepEqual(await host.exited(), { code: 0, signal: null });
-    assert.equal(parseTextLog(host.stderr()).at(-1)?.msg, 'stopped');
+    const messages = parseTextLog(host.stderr()).map((l) => l.msg);
+    assert.ok(messages.includes('stopped'), host.stderr());
+    assert.ok(messages.indexOf('stopped') > messages.indexOf('waiting for open tunnels to finish'));
   });
 
   test('listening on 0.0.0.0 without users is refused (exit 2, open proxy, --allow-open-proxy)', {

@@ -252,7 +252,7 @@ describe('UDP ASSOCIATE through one SOCKS5 upstream', () => {
     assert.deepEqual(got.msg, datagram(ATYP_IPV4, LOOPBACK4, echo.port, 'via-ours'));
     assert.equal(got.rinfo.port, a.port, 'replies come from the BND port');
     assert.equal(echo.received.at(-1)?.msg.toString(), 'via-ours');
-    // The echo saw the upstream's egress, not ours: the upstream relayed it.
+    // The upstream holds an association for its user: the datagram went through it.
     await waitForLog(upstream, 'tunnel opened', 'cmd=udp-associate', 'user=alice');
     a.control.destroy();
     const line = await waitForLog(viaOurs, 'udp association closed', `relay=127.0.0.1:${a.port} `);
@@ -282,7 +282,11 @@ describe('UDP ASSOCIATE through one SOCKS5 upstream', () => {
     client.socket.send(datagram(ATYP_IPV4, LOOPBACK4, echo.port, 'dante-ip'), a.port, a.host);
     const ip = await client.next(3000);
     assert.deepEqual(ip.msg, datagram(ATYP_IPV4, LOOPBACK4, echo.port, 'dante-ip'));
-    client.socket.send(datagram(ATYP_DOMAIN, domainBytes('localhost'), echo.port, 'dante-name'), a.port, a.host);
+    client.socket.send(
+      datagram(ATYP_DOMAIN, domainBytes('localhost'), echo.port, 'dante-name'),
+      a.port,
+      a.host,
+    );
     const named = await client.next(3000);
     assert.deepEqual(named.msg, datagram(ATYP_IPV4, LOOPBACK4, echo.port, 'dante-name'));
     assert.deepEqual(viaDante.lookups, [], 'danted resolved localhost, not us');
@@ -417,9 +421,9 @@ describe('the upstream association on the wire (scripted upstream)', () => {
 
     // Our client leaving ends the association at the upstream as well.
     const upstreamSide = upstreamControls.at(-1)!;
-    const closed = new Promise<void>((resolve) => upstreamSide.once('close', () => resolve()));
+    const ended = new Promise<void>((resolve) => upstreamSide.once('end', () => resolve()));
     a.control.destroy();
-    await closed;
+    await ended;
     const line = await waitForLog(downstream, 'udp association closed', `relay=127.0.0.1:${a.port} `);
     assert.match(line, / result=closed .* dropped=1 /);
   });
@@ -433,7 +437,12 @@ describe('the upstream association on the wire (scripted upstream)', () => {
     await client.next();
     assert.equal(await udpPortFree(a.port), false);
     upstreamControls.at(-1)!.destroy();
-    await waitForLog(downstream, 'udp association closed', `relay=127.0.0.1:${a.port} `, 'result=upstream-closed');
+    await waitForLog(
+      downstream,
+      'udp association closed',
+      `relay=127.0.0.1:${a.port} `,
+      'result=upstream-closed',
+    );
     assert.deepEqual([...(await a.reader.readToEnd())], [], 'the client control connection is closed');
     assert.equal(await udpPortFree(a.port), true, 'the BND port is free again');
     client.socket.send(datagram(ATYP_IPV4, LOOPBACK4, 7, 'after'), a.port, a.host);

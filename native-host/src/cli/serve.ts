@@ -127,16 +127,18 @@ export async function serve(options: ServeOptions, version = '0.0.0-dev'): Promi
   const protocols = [config.listen.socks4 ? 'SOCKS4/4a' : '', config.listen.socks5 ? 'SOCKS5' : '']
     .filter(Boolean)
     .join(', ');
-  // The address goes to stdout (scripts read it; port 0 picks one); everything else is log.
-  process.stdout.write(`switchyard listening on ${formatAddress(address)}\n`);
-  logger.info('listening', {
-    address: formatAddress(address),
-    protocols,
-    auth: config.users.length > 0 ? 'username/password' : 'none',
-    config: loaded.exists ? options.config : `${options.config} (not found; defaults)`,
-    control: paths.endpoint,
-    started_by: startedBy,
-  });
+  const announce = (): void => {
+    // The address goes to stdout (scripts read it; port 0 picks one); everything else is log.
+    process.stdout.write(`switchyard listening on ${formatAddress(address)}\n`);
+    logger.info('listening', {
+      address: formatAddress(address),
+      protocols,
+      auth: config.users.length > 0 ? 'username/password' : 'none',
+      config: loaded.exists ? options.config : `${options.config} (not found; defaults)`,
+      control: paths.endpoint,
+      started_by: startedBy,
+    });
+  };
 
   const reload = async (): Promise<void> => {
     try {
@@ -172,6 +174,9 @@ export async function serve(options: ServeOptions, version = '0.0.0-dev'): Promi
     process.on('SIGINT', () => stop('SIGINT'));
     process.on('SIGTERM', () => stop('SIGTERM'));
     process.on('SIGHUP', () => void reload());
+    // Only once the signals are handled: a script that reads the address and at once sends
+    // SIGTERM must get a clean shutdown, not the default action (death without a log line).
+    announce();
   });
   logger.info('stopped');
 }

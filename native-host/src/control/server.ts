@@ -157,9 +157,10 @@ export class ControlServer {
   constructor(options: ControlServerOptions) {
     this.options = options;
     this.server = createServer((socket) => this.accept(socket));
-    this.server.on('error', (error) =>
-      options.logger.error('control endpoint error', { error: error.message }),
-    );
+    // A failed listen() goes to its caller (the single-instance check expects EADDRINUSE).
+    this.server.on('error', (error) => {
+      if (this.listening) options.logger.error('control endpoint error', { error: error.message });
+    });
   }
 
   get endpoint(): string {

@@ -59,7 +59,11 @@ export class SocksServer {
     this.dispatch = options.dispatch ?? directDispatcher(options.settings);
     // allowHalfOpen: a client that finishes sending must still get the whole response.
     this.server = createServer({ allowHalfOpen: true, noDelay: true }, (socket) => this.accept(socket));
-    this.server.on('error', (error) => this.logger.error('listener error', { error: error.message }));
+    // A failed listen() is reported to its caller (serve says which address is taken); log
+    // only what goes wrong with a listener that is up.
+    this.server.on('error', (error) => {
+      if (this.server.listening) this.logger.error('listener error', { error: error.message });
+    });
   }
 
   /** Applies new settings to connections accepted from now on; running tunnels keep theirs. */

@@ -9,6 +9,7 @@ import type { Config, Upstream } from '../../../shared/config/schema.ts';
 import { validateConfig } from '../../../shared/config/schema.ts';
 import type {
   CheckResult,
+  ConfigChangeResult,
   ConfigResult,
   ErrorCode,
   HopInfo,
@@ -156,6 +157,7 @@ export class Service {
   private readonly credentialSource: CredentialSource;
   private store: Promise<CredentialStore> | undefined;
   private server: SocksServer;
+  private listeningOn: Endpoint | undefined;
   /** Servers left behind by a listen change, finishing their tunnels. */
   private readonly retiring = new Set<SocksServer>();
   private file: Config;
@@ -228,14 +230,17 @@ export class Service {
   /** Starts the SOCKS listener; errors read as `serve`'s always have. */
   async listen(): Promise<Endpoint> {
     try {
-      return await this.server.listen();
+      this.listeningOn = await this.server.listen();
+      return this.listeningOn;
     } catch (error) {
       throw listenError(error, this.running.listen);
     }
   }
 
+  /** Where the SOCKS server listens (or last listened, while it shuts down). */
   address(): Endpoint {
-    return this.server.address();
+    if (this.listeningOn === undefined) throw new Error('the SOCKS server is not listening yet');
+    return this.listeningOn;
   }
 
   onConfigChange(listener: (change: ConfigChange) => void): () => void {
@@ -282,7 +287,7 @@ export class Service {
   }
 
   /** Validates, saves and applies a whole new config; on any failure nothing changes. */
-  replaceConfig(input: unknown, source = 'control'): Promise<ConfigResult> {
+  replaceConfig(input: unknown, source = 'control'): Promise<ConfigChangeResult> {
     return this.serialize(async () => {
       const result = validateConfig(input);
       if (!result.ok) {
@@ -293,12 +298,12 @@ export class Service {
         );
       }
       await this.commit(result.config, { save: true, source });
-      return this.configResult();
+      return { revision: this.rev, passwordSaved: await this.passwordSaved() };
     });
   }
 
   /** Replaces the named top-level fields, each as a whole, and then as replaceConfig. */
-  patchConfig(patch: Readonly<Record<string, unknown>>): Promise<ConfigResult> {
+  patchConfig(patch: Readonly<Record<string, unknown>>): Promise<ConfigChangeResult> {
     return this.replaceConfig({ ...this.file, ...patch }, 'patch');
   }
 
@@ -476,6 +481,7 @@ export class Service {
     if (fresh) {
       const old = this.server;
       this.server = fresh;
+      this.listeningOn = fresh.address();
       this.retiring.add(old);
       // Open tunnels on the old address run on for the grace period; new clients use the new one.
       void old.close().finally(() => this.retiring.delete(old));

@@ -25,11 +25,15 @@ export async function runConnect(ctx: CommandContext, outbound: Outbound): Promi
   logTunnelOpened(ctx);
   ctx.handshakeDone();
   const clientEnded = ctx.reader.clientEnded;
+  // Taken before the tunnel runs, so that the suspended call keeps two small values alive for
+  // the tunnel's lifetime rather than the whole outbound answer.
+  const remote = formatAddress(connected.remote);
+  const via = connected.via;
   const result = await relay(ctx.socket, connected.socket, {
     early: ctx.reader.detach(),
     clientEnded,
     idleTimeoutMs: ctx.settings.timeouts.idleMs,
   });
   // A failover route says which way it actually went.
-  logTunnelEnd(connected.via ? { ...ctx, via: connected.via } : ctx, result, formatAddress(connected.remote));
+  logTunnelEnd(via ? { ...ctx, via } : ctx, result, remote);
 }
