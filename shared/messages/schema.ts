@@ -51,10 +51,12 @@ void _allPatchKeys;
 const configObject = z.record(z.string(), z.unknown(), 'must be a JSON object (the whole config)');
 
 const patchObject = z
-  .object(Object.fromEntries(PATCH_KEYS.map((k) => [k, z.unknown().optional()])) as Record<
-    ConfigPatchKey,
-    z.ZodOptional<z.ZodUnknown>
-  >)
+  .object(
+    Object.fromEntries(PATCH_KEYS.map((k) => [k, z.unknown().optional()])) as Record<
+      ConfigPatchKey,
+      z.ZodOptional<z.ZodUnknown>
+    >,
+  )
   .strict()
   .refine((patch) => Object.keys(patch).length > 0, 'must name at least one config field');
 
@@ -69,9 +71,7 @@ export const requestSchema = z.discriminatedUnion('type', [
   z.object(envelope('config.get')).strict(),
   z.object({ ...envelope('config.replace'), config: configObject }).strict(),
   z.object({ ...envelope('config.patch'), patch: patchObject }).strict(),
-  z
-    .object({ ...envelope('credential.set'), upstreamId: text(64), password: text(4096) })
-    .strict(),
+  z.object({ ...envelope('credential.set'), upstreamId: text(64), password: text(4096) }).strict(),
   z.object({ ...envelope('credential.delete'), upstreamId: text(64) }).strict(),
   z.object({ ...envelope('toggle.set'), enabled: z.boolean() }).strict(),
   z.object({ ...envelope('route'), target: text(2048) }).strict(),
@@ -168,7 +168,8 @@ export function parseRequest(input: unknown): ParsedRequest {
     reqId,
     result.error.issues.map((issue) => ({
       path: formatIssuePath(issue.path),
-      message: issue.code === 'unrecognized_keys' ? `unexpected ${issue.message.toLowerCase()}` : issue.message,
+      message:
+        issue.code === 'unrecognized_keys' ? `unexpected ${issue.message.toLowerCase()}` : issue.message,
     })),
   );
 }

@@ -56,6 +56,16 @@ export function openFds(pid: number): number {
   return readdirSync(`/proc/${pid}/fd`).length;
 }
 
+/**
+ * Descriptor numbers `pid` could still open: its limit minus the ones in use below it (a
+ * descriptor inherited above the limit takes no slot).
+ */
+export function freeFdSlots(pid: number): number {
+  const limit = fdLimitOf(pid);
+  const used = readdirSync(`/proc/${pid}/fd`).filter((fd) => Number(fd) < limit).length;
+  return limit - used;
+}
+
 /** The soft "Max open files" of a running process. */
 export function fdLimitOf(pid: number): number {
   const line = readFileSync(`/proc/${pid}/limits`, 'utf8')

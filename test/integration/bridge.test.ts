@@ -13,7 +13,11 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { type ConfigInput, validateConfig } from '../../shared/config/schema.ts';
 import type { HostMessage, Response } from '../../shared/messages/protocol.ts';
-import { FrameDecoder, MAX_INCOMING_FRAME_BYTES, encodeFrame } from '../../native-host/src/native-messaging/framing.ts';
+import {
+  FrameDecoder,
+  MAX_INCOMING_FRAME_BYTES,
+  encodeFrame,
+} from '../../native-host/src/native-messaging/framing.ts';
 import { OTHER_USER, SETPRIV, childEnv, ensureOtherUser } from '../helpers/configs.ts';
 import { HOST_SCRIPT, REPO_ROOT } from '../helpers/switchyard-process.ts';
 import { waitFor } from '../helpers/wait.ts';
@@ -33,7 +37,10 @@ function newestSource(dir: string): number {
 
 /** The bundle, rebuilt when a source is newer (under the lock the other test files use). */
 function ensureFreshBuild(): void {
-  const sources = Math.max(newestSource(join(REPO_ROOT, 'native-host')), newestSource(join(REPO_ROOT, 'shared')));
+  const sources = Math.max(
+    newestSource(join(REPO_ROOT, 'native-host')),
+    newestSource(join(REPO_ROOT, 'shared')),
+  );
   if (existsSync(HOST_SCRIPT) && statSync(HOST_SCRIPT).mtimeMs >= sources) return;
   mkdirSync(join(REPO_ROOT, 'dist'), { recursive: true });
   const deadline = Date.now() + 60_000;
@@ -97,7 +104,10 @@ after(async () => {
   for (const root of homes) await rm(root, { recursive: true, force: true });
 });
 
-async function newHome(extraEnv: Record<string, string> = {}, config: Omit<ConfigInput, 'version'> = {}): Promise<Home> {
+async function newHome(
+  extraEnv: Record<string, string> = {},
+  config: Omit<ConfigInput, 'version'> = {},
+): Promise<Home> {
   const root = await mkdtemp(join(tmpdir(), 'switchyard-bridge-'));
   homes.push(root);
   const runtime = join(root, 'run');
@@ -224,15 +234,25 @@ async function startServe(home: Home, args: readonly string[] = []): Promise<Ser
     err += c.toString('utf8');
   });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  await waitFor(() => /switchyard listening on/.test(out) || child.exitCode !== null, 'serve to listen', 10_000);
+  await waitFor(
+    () => /switchyard listening on/.test(out) || child.exitCode !== null,
+    'serve to listen',
+    10_000,
+  );
   const m = /switchyard listening on 127\.0\.0\.1:(\d+)/.exec(out);
   if (!m) throw new Error(`serve did not start: ${err}`);
   return { child, pid, port: Number(m[1]), exited, stderr: () => err };
 }
 
-function run(home: Home, args: readonly string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function run(
+  home: Home,
+  args: readonly string[],
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [HOST_SCRIPT, ...args], { env: home.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [HOST_SCRIPT, ...args], {
+      env: home.env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout?.on('data', (c: Buffer) => {
@@ -417,7 +437,10 @@ describe('service', () => {
     assert.equal(await third.exited, 0);
     const none = await run(home, ['status']);
     assert.equal(none.code, 1);
-    assert.equal(none.stderr, 'switchyard: no switchyard service is running; start one with `switchyard serve`\n');
+    assert.equal(
+      none.stderr,
+      'switchyard: no switchyard service is running; start one with `switchyard serve`\n',
+    );
   });
 
   test('status, log, reload and stop from the CLI', async () => {
@@ -429,7 +452,10 @@ describe('service', () => {
     assert.match(status.stdout, new RegExp(`listening: +127\\.0\\.0\\.1:${serve.port}`));
     const log = await run(home, ['log', '--limit', '5']);
     assert.equal(log.code, 0);
-    await writeFile(home.configFile, JSON.stringify({ version: 1, listen: { port: 0 }, log: { level: 'nope' } }));
+    await writeFile(
+      home.configFile,
+      JSON.stringify({ version: 1, listen: { port: 0 }, log: { level: 'nope' } }),
+    );
     const rejected = await run(home, ['reload']);
     assert.equal(rejected.code, 1);
     assert.match(rejected.stderr, /the config is not valid; nothing changed:\n {2}- log\.level: /);

@@ -131,7 +131,11 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-async function rejectsWith(promise: Promise<unknown>, code: string, pattern?: RegExp): Promise<RequestFailedError> {
+async function rejectsWith(
+  promise: Promise<unknown>,
+  code: string,
+  pattern?: RegExp,
+): Promise<RequestFailedError> {
   try {
     await promise;
   } catch (error) {
@@ -310,7 +314,10 @@ describe('control endpoint', () => {
     assert.equal(hop.upstream?.id, 'gw');
     assert.ok(hop.ms >= 0);
 
-    const viaRoute = await client.request('check', { name: 'Through the gateway', target: `127.0.0.1:${echo.port}` });
+    const viaRoute = await client.request('check', {
+      name: 'Through the gateway',
+      target: `127.0.0.1:${echo.port}`,
+    });
     assert.equal(viaRoute.label, 'route Through the gateway (Gateway)');
     assert.equal(viaRoute.ok, true);
 
@@ -457,16 +464,32 @@ describe('control endpoint', () => {
       [{ v: 1, id: 1.5, type: 'status' }, 'BAD_MESSAGE', /^id: must be a whole number/],
       [{ v: 2, id: 3, type: 'status' }, 'UNSUPPORTED_VERSION', /speaks protocol 1, not 2/],
       [{ id: 3, type: 'status' }, 'UNSUPPORTED_VERSION', /^v: is missing/],
-      [{ v: 1, id: 4, type: 'teleport' }, 'BAD_MESSAGE', /^type: unknown message type 'teleport' \(known: hello/],
+      [
+        { v: 1, id: 4, type: 'teleport' },
+        'BAD_MESSAGE',
+        /^type: unknown message type 'teleport' \(known: hello/,
+      ],
       [{ v: 1, id: 5 }, 'BAD_MESSAGE', /^type: is missing/],
-      [{ v: 1, id: 6, type: 'route' }, 'BAD_MESSAGE', /^target: Invalid input: expected string, received undefined/],
+      [
+        { v: 1, id: 6, type: 'route' },
+        'BAD_MESSAGE',
+        /^target: Invalid input: expected string, received undefined/,
+      ],
       [{ v: 1, id: 7, type: 'toggle.set', enabled: 'yes' }, 'BAD_MESSAGE', /^enabled: .*expected boolean/],
       [{ v: 1, id: 8, type: 'hello', client: 'safari' }, 'BAD_MESSAGE', /^client: /],
       [{ v: 1, id: 9, type: 'credential.set', upstreamId: 'gw' }, 'BAD_MESSAGE', /^password: /],
-      [{ v: 1, id: 10, type: 'credential.set', upstreamId: 'gw', password: '' }, 'BAD_MESSAGE', /^password: must not be empty/],
+      [
+        { v: 1, id: 10, type: 'credential.set', upstreamId: 'gw', password: '' },
+        'BAD_MESSAGE',
+        /^password: must not be empty/,
+      ],
       [{ v: 1, id: 11, type: 'log.page', limit: 100000 }, 'BAD_MESSAGE', /^limit: /],
       [{ v: 1, id: 12, type: 'log.page', before: -1 }, 'BAD_MESSAGE', /^before: /],
-      [{ v: 1, id: 13, type: 'config.replace', config: 'everything' }, 'BAD_MESSAGE', /^config: must be a JSON object/],
+      [
+        { v: 1, id: 13, type: 'config.replace', config: 'everything' },
+        'BAD_MESSAGE',
+        /^config: must be a JSON object/,
+      ],
       [{ v: 1, id: 14, type: 'status', extra: true }, 'BAD_MESSAGE', /unexpected unrecognized key: "extra"/],
       [{ v: 1, id: 15, type: 'check', name: 'gw' }, 'BAD_MESSAGE', /^target: /],
     ];
@@ -521,14 +544,23 @@ describe('control endpoint', () => {
     let before: number | undefined;
     let pages = 0;
     for (;;) {
-      raw.send(JSON.stringify({ v: 1, id: pages, type: 'log.page', limit: 1000, ...(before ? { before } : {}) }));
+      raw.send(
+        JSON.stringify({ v: 1, id: pages, type: 'log.page', limit: 1000, ...(before ? { before } : {}) }),
+      );
       const { text, message } = await raw.response();
-      assert.ok(Buffer.byteLength(text) <= MAX_MESSAGE_BYTES, `page ${pages} is ${Buffer.byteLength(text)} bytes`);
+      assert.ok(
+        Buffer.byteLength(text) <= MAX_MESSAGE_BYTES,
+        `page ${pages} is ${Buffer.byteLength(text)} bytes`,
+      );
       assert.ok(message.ok);
       const page = message.result as { events: { seq: number }[]; more: boolean; latestSeq: number };
       assert.equal(page.latestSeq, last);
       const seqs = page.events.map((e) => e.seq);
-      assert.deepEqual(seqs, [...seqs].sort((a, b) => a - b), 'oldest first');
+      assert.deepEqual(
+        seqs,
+        [...seqs].sort((a, b) => a - b),
+        'oldest first',
+      );
       seen.unshift(...seqs);
       pages += 1;
       if (!page.more || seqs.length === 0) break;
@@ -538,7 +570,10 @@ describe('control endpoint', () => {
     assert.ok(pages > 10, `the byte budget, not the limit, cut the pages (${pages} pages)`);
     const ours = seen.filter((s) => s >= first);
     assert.equal(ours.length, 10_000);
-    assert.deepEqual(ours, Array.from({ length: 10_000 }, (_, i) => first + i));
+    assert.deepEqual(
+      ours,
+      Array.from({ length: 10_000 }, (_, i) => first + i),
+    );
     assert.equal(new Set(seen).size, seen.length, 'no event twice');
   });
 
@@ -588,7 +623,12 @@ describe('control endpoint', () => {
     await client.request('config.patch', {
       patch: {
         rules: [
-          { id: 'deny', enabled: true, match: { hosts: [{ type: 'exact', value: 'nope.test' }] }, target: { kind: 'block' } },
+          {
+            id: 'deny',
+            enabled: true,
+            match: { hosts: [{ type: 'exact', value: 'nope.test' }] },
+            target: { kind: 'block' },
+          },
         ],
       },
     });
@@ -600,7 +640,10 @@ describe('control endpoint', () => {
   });
 
   test('single instance: a second claim on the endpoint finds the running service', async () => {
-    const second = createControlServer(service, { endpoint: paths.endpoint, logger: createLogger({ level: 'silent' }) });
+    const second = createControlServer(service, {
+      endpoint: paths.endpoint,
+      logger: createLogger({ level: 'silent' }),
+    });
     const claim = await claimEndpoint(second, paths);
     assert.equal(claim.kind, 'running');
     assert.equal(claim.kind === 'running' ? claim.status?.pid : 0, process.pid);

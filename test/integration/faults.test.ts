@@ -15,7 +15,7 @@ import { ChainOutbound } from '../../native-host/src/outbound/chain.ts';
 import { DirectOutbound } from '../../native-host/src/outbound/direct.ts';
 import type { ResolvedAddress } from '../../native-host/src/outbound/resolve.ts';
 import { Rep } from '../../native-host/src/protocol/socks5.ts';
-import { cpuMs, fdLimitOf, openFds, rssKiB, startLimitedHost } from '../helpers/fd-limit.ts';
+import { cpuMs, fdLimitOf, freeFdSlots, openFds, rssKiB, startLimitedHost } from '../helpers/fd-limit.ts';
 import { ByteReader, type EchoServer, closed, connectTo, startEchoServer } from '../helpers/net.ts';
 import { type Daemon, type Scripted, startMicrosocks, startScripted } from '../helpers/reference-servers.ts';
 import { ask, echoes, openTunnel } from '../helpers/socks-client.ts';
@@ -238,69 +238,79 @@ describe('DNS failure', () => {
 });
 
 describe('the host process out of file descriptors (ulimit -n 64)', () => {
-  test('tunnels beyond the limit get REP 1 naming EMFILE, clients beyond it are closed at accept; the host stays up and idle, and serves again once descriptors free up', async () => {
+  /** A client that connects and sends nothing: one descriptor in the host, or closed at accept. */
+  async function silentClient(port: number): Promise<{ socket: Socket; refused: boolean }> {
+    const socket = await connectTo(port);
+    socket.on('error', () => undefined);
+    const refused = await closed(socket, 300).then(
+      () => true,
+      () => false,
+    );
+    return { socket, refused };
+  }
+
+  test('with one descriptor left a tunnel gets REP 1 naming EMFILE, with none a client is closed at accept; the host stays up and idle, and serves again once descriptors free up', async () => {
     const host = await startLimitedHost({ fdLimit: 64, args: ['--log-level', 'info'] });
     const held: Socket[] = [];
+    const free = (): number => freeFdSlots(host.pid);
     try {
       assert.equal(fdLimitOf(host.pid), 64);
       const restFds = openFds(host.pid);
 
-      // 1. Tunnels (two descriptors each) until the outbound connect fails: REP 1, EMFILE in the log.
-      let refusal: number | undefined;
-      for (let i = 0; i < 64 && refusal === undefined; i++) {
-        const answer = await ask(host.port, local(echo.port), 5_000);
-        if (answer.rep === 0) held.push(answer.socket);
-        else {
-          refusal = answer.rep;
-          answer.socket.destroy();
-        }
+      // 1. Tunnels (two descriptors each, and one more for a moment for the owner check) while
+      //    three are free, then a silent client if need be: exactly one descriptor is left.
+      while (free() >= 3) {
+        held.push(await openTunnel(host.port, local(echo.port)));
       }
-      assert.equal(refusal, Rep.GENERAL_FAILURE);
       const tunnels = held.length;
-      assert.ok(tunnels >= 10 && tunnels < 32, `${tunnels} tunnels fit`);
+      if (free() === 2) {
+        const { socket, refused } = await silentClient(host.port);
+        assert.equal(refused, false);
+        held.push(socket);
+        await waitFor(() => free() === 1, 'the silent client to take its descriptor');
+      }
+      assert.equal(free(), 1);
+
+      // 2. With one left, the client is accepted but the destination cannot be dialled: REP 1,
+      //    and the log says why. Each time, the descriptor comes back.
+      for (let i = 0; i < 3; i++) {
+        const answer = await ask(host.port, local(echo.port), 5_000);
+        assert.equal(answer.rep, Rep.GENERAL_FAILURE);
+        await closed(answer.socket, 3_000);
+        await waitFor(() => free() === 1, 'the refused client to give its descriptor back');
+      }
       await host.waitFor(
-        () =>
-          /tunnel failed .*result="rep 1 \(general failure\)".*EMFILE/.test(host.stderr()) ? true : undefined,
-        'the EMFILE log line',
+        () => (host.count(/tunnel failed .*result="rep 1 \(general failure\)".*connect EMFILE/) === 3 ? true : undefined),
+        'three EMFILE log lines',
         3_000,
       );
 
-      // 2. Silent clients (one descriptor each) until one is closed at accept, without a reply.
-      let refusedAt: number | undefined;
-      for (let i = 0; i < 64 && refusedAt === undefined; i++) {
-        const c = await connectTo(host.port);
-        c.on('error', () => undefined);
-        const gone = closed(c, 300).then(
-          () => true,
-          () => false,
-        );
-        if (await gone) refusedAt = i;
-        else held.push(c);
-      }
-      assert.notEqual(refusedAt, undefined, 'a client beyond the descriptors is closed');
-      // More of them are refused the same way, each at once.
+      // 3. With none left, new clients are closed at accept, without a reply.
+      const last = await silentClient(host.port);
+      assert.equal(last.refused, false);
+      held.push(last.socket);
+      await waitFor(() => free() === 0, 'the last descriptor to be taken');
       for (let i = 0; i < 5; i++) {
-        const c = await connectTo(host.port);
-        c.on('error', () => undefined);
-        await closed(c, 1_000);
+        const { refused } = await silentClient(host.port);
+        assert.equal(refused, true, `client ${i} beyond the last descriptor is closed at once`);
       }
 
-      // 3. Out of descriptors, the host is alive and not spinning on its listening socket.
+      // 4. Out of descriptors, the host is alive and not spinning on its listening socket.
       const cpuBefore = cpuMs(host.pid);
       await sleep(1_000);
       const cpuSpent = cpuMs(host.pid) - cpuBefore;
       assert.ok(host.alive(), 'the host is still running');
       assert.ok(cpuSpent < 200, `the host used ${cpuSpent} ms of CPU in 1 s while out of descriptors`);
 
-      // 4. Descriptors free up: the host serves again.
+      // 5. Descriptors free up: the host serves again.
       for (const s of held.splice(0)) s.destroy();
       await waitFor(() => openFds(host.pid) === restFds, 'the host to free its descriptors', 5_000);
       const again = await openTunnel(host.port, local(echo.port));
       assert.equal(await echoes(again, 'served again'), 'served again');
       again.destroy();
       console.log(
-        `# fd limit 64: ${tunnels} tunnels held, then REP 1 (EMFILE); ${refusedAt} silent clients more, ` +
-          `then closed at accept; ${cpuSpent} ms CPU in 1 s while exhausted; served again after freeing`,
+        `# fd limit 64: ${tunnels} tunnels held; with 1 descriptor left 3 x REP 1 (connect EMFILE); with 0 left ` +
+          `5 clients closed at accept; ${cpuSpent} ms CPU in 1 s while exhausted; served again after freeing`,
       );
     } finally {
       for (const s of held) s.destroy();

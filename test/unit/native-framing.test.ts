@@ -60,7 +60,8 @@ describe('encodeFrame', () => {
     const over = 'x'.repeat(MAX_MESSAGE_BYTES - 1);
     assert.throws(
       () => encodeFrame(over),
-      (e: unknown) => e instanceof FramingError && e.code === 'MESSAGE_TOO_LARGE' && e.size === MAX_MESSAGE_BYTES + 1,
+      (e: unknown) =>
+        e instanceof FramingError && e.code === 'MESSAGE_TOO_LARGE' && e.size === MAX_MESSAGE_BYTES + 1,
     );
   });
 
@@ -194,7 +195,9 @@ describe('FrameDecoder', () => {
         (items, points) => {
           const max = 64;
           const frames = items.map((item) =>
-            item === 'OVERSIZED' ? raw('z'.repeat(max + 10)) : encodeFrame(item, { maxBytes: Number.MAX_SAFE_INTEGER }),
+            item === 'OVERSIZED'
+              ? raw('z'.repeat(max + 10))
+              : encodeFrame(item, { maxBytes: Number.MAX_SAFE_INTEGER }),
           );
           const expected = items.map((item, i) =>
             item === 'OVERSIZED' || frames[i]!.length - 4 > max

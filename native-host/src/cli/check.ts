@@ -78,7 +78,9 @@ export async function checkCommand(name: string, options: { config: string; targ
   const { config } = await loadConfig(options.config);
   const route = findCheckRoute(config, name);
   if (!route) {
-    throw new UsageError(`no route or upstream named '${name}' in ${options.config} ${knownCheckNames(config)}`);
+    throw new UsageError(
+      `no route or upstream named '${name}' in ${options.config} ${knownCheckNames(config)}`,
+    );
   }
   const outcome = await runCheck(
     config,

@@ -42,7 +42,11 @@ async function withService(
   } catch (error) {
     if (!(error instanceof RequestFailedError)) throw error;
     const issues = error.issues?.map((i) => `\n  - ${i.path}: ${i.message}`).join('') ?? '';
-    fail(error.code === 'INVALID_CONFIG' && issues ? `the config is not valid; nothing changed:${issues}` : error.message);
+    fail(
+      error.code === 'INVALID_CONFIG' && issues
+        ? `the config is not valid; nothing changed:${issues}`
+        : error.message,
+    );
   } finally {
     client.close();
   }
@@ -148,7 +152,9 @@ export async function logCommand(
           }
         }
         if (event.data.dropped) {
-          process.stderr.write(`switchyard: ${event.data.dropped} log events were skipped (too far behind)\n`);
+          process.stderr.write(
+            `switchyard: ${event.data.dropped} log events were skipped (too far behind)\n`,
+          );
         }
       });
       await client.request('log.subscribe', {});

@@ -60,7 +60,10 @@ export interface RequestOptions {
 
 const NOT_RUNNING = new Set(['ENOENT', 'ECONNREFUSED', 'ENOTSOCK']);
 
-export function connectControl(endpoint: string, options: { timeoutMs?: number } = {}): Promise<ControlClient> {
+export function connectControl(
+  endpoint: string,
+  options: { timeoutMs?: number } = {},
+): Promise<ControlClient> {
   return new Promise((resolve, reject) => {
     const socket = connect({ path: endpoint });
     const timer = setTimeout(() => {
@@ -167,7 +170,9 @@ export class ControlClient {
         timeoutMs > 0
           ? setTimeout(() => {
               this.pending.delete(id);
-              reject(new ConnectionLostError(`the service did not answer ${body.type} within ${timeoutMs} ms`));
+              reject(
+                new ConnectionLostError(`the service did not answer ${body.type} within ${timeoutMs} ms`),
+              );
             }, timeoutMs)
           : undefined;
       this.pending.set(id, { resolve, reject, timer });

@@ -32,7 +32,10 @@ function failure(id: number, error: unknown): ErrorResponse {
       ...(error.issues ? { issues: [...error.issues] } : {}),
     });
   }
-  return errorResponse(id, { code: 'FAILED', message: error instanceof Error ? error.message : String(error) });
+  return errorResponse(id, {
+    code: 'FAILED',
+    message: error instanceof Error ? error.message : String(error),
+  });
 }
 
 async function dispatch(
@@ -95,7 +98,9 @@ async function dispatch(
       return okResponse(id, request.type, { revision: await service.reload() });
     case 'service.stop':
       // After this reply is on its way: the owner closes the endpoint, ending every connection.
-      setImmediate(() => service.requestStop(`stop requested by a control client (${connection.client ?? 'unknown'})`));
+      setImmediate(() =>
+        service.requestStop(`stop requested by a control client (${connection.client ?? 'unknown'})`),
+      );
       return okResponse(id, request.type, { pid: process.pid, stopping: true });
   }
 }

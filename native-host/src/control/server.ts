@@ -180,7 +180,8 @@ export class ControlServer {
         this.server.off('error', onError);
         this.listening = true;
         // The private directory is the real protection; this covers a directory made by hand.
-        const tighten = process.platform === 'win32' ? Promise.resolve() : chmod(this.options.endpoint, 0o600);
+        const tighten =
+          process.platform === 'win32' ? Promise.resolve() : chmod(this.options.endpoint, 0o600);
         tighten.then(resolve, resolve);
       });
     });

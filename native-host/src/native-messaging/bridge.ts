@@ -42,8 +42,10 @@ export interface Caller {
 /** Chromium passes the caller's origin; Firefox the manifest path and the extension id. */
 export function callerFrom(args: readonly string[]): Caller {
   const [first, second] = args;
-  if (first?.startsWith('chrome-extension://')) return { browser: 'chrome', origin: first, manifest: undefined };
-  if (first !== undefined && second !== undefined) return { browser: 'firefox', origin: second, manifest: first };
+  if (first?.startsWith('chrome-extension://'))
+    return { browser: 'chrome', origin: first, manifest: undefined };
+  if (first !== undefined && second !== undefined)
+    return { browser: 'firefox', origin: second, manifest: first };
   return { browser: 'unknown', origin: first, manifest: undefined };
 }
 
@@ -150,7 +152,8 @@ export class Bridge {
         client.onClose(() => {
           this.client = undefined;
           this.connecting = undefined;
-          if (!this.ending) this.write({ v: PROTOCOL_VERSION, event: 'service', data: { state: 'disconnected' } });
+          if (!this.ending)
+            this.write({ v: PROTOCOL_VERSION, event: 'service', data: { state: 'disconnected' } });
         });
         return client;
       },
