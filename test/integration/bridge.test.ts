@@ -20,6 +20,8 @@ import {
 } from '../../native-host/src/native-messaging/framing.ts';
 import { OTHER_USER, SETPRIV, childEnv, ensureOtherUser } from '../helpers/configs.ts';
 import { HOST_SCRIPT, REPO_ROOT } from '../helpers/switchyard-process.ts';
+import { startEchoServer } from '../helpers/net.ts';
+import { echoes, openTunnel } from '../helpers/socks-client.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 const BUILD_LOCK = join(REPO_ROOT, 'dist', '.switchyard-build.lock');
@@ -450,8 +452,49 @@ describe('service', () => {
     assert.equal(status.code, 0);
     assert.match(status.stdout, new RegExp(`pid ${serve.pid}, started by switchyard serve`));
     assert.match(status.stdout, new RegExp(`listening: +127\\.0\\.0\\.1:${serve.port}`));
-    const log = await run(home, ['log', '--limit', '5']);
-    assert.equal(log.code, 0);
+    // log --follow: a real tunnel shows up live, with its rule; the earlier one through paging.
+    const echo = await startEchoServer();
+    const early = await openTunnel(serve.port, { host: '127.0.0.1', port: echo.port });
+    assert.equal(await echoes(early, 'early'), 'early');
+    early.end();
+    await waitFor(() => echo.sockets.every((s) => s.destroyed), 'the first tunnel to close');
+    const follow = spawn(process.execPath, [HOST_SCRIPT, 'log', '--follow', '--json'], {
+      env: home.env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    started.add(follow.pid!);
+    let followed = '';
+    follow.stdout?.on('data', (c: Buffer) => {
+      followed += c.toString('utf8');
+    });
+    const followExit = new Promise((resolve) => follow.once('exit', resolve));
+    await waitFor(() => followed.includes('"kind":"closed"'), 'the paged events');
+    const late = await openTunnel(serve.port, { host: '127.0.0.1', port: echo.port });
+    assert.equal(await echoes(late, 'late'), 'late');
+    late.end();
+    await waitFor(
+      () => followed.split('\n').filter((l) => l.includes('"kind":"closed"')).length === 2,
+      'the live event',
+    );
+    const events = followed
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { seq: number; kind: string; rule?: string });
+    assert.deepEqual(
+      events.map((e) => e.seq),
+      events.map((_, i) => i + 1),
+      'each event once, in order',
+    );
+    assert.ok(events.every((e) => e.rule === 'default'));
+    const text = await run(home, ['log', '--limit', '1']);
+    assert.equal(text.code, 0);
+    assert.match(
+      text.stdout,
+      /^\S+ closed #2 127\.0\.0\.1:\d+ -> 127\.0\.0\.1:\d+ rule=default .*up=4 down=4 ms=\d+\n$/,
+    );
+    follow.kill('SIGINT');
+    await followExit;
+    await echo.close();
     await writeFile(
       home.configFile,
       JSON.stringify({ version: 1, listen: { port: 0 }, log: { level: 'nope' } }),

@@ -613,7 +613,7 @@ describe('control endpoint', () => {
     sub.close();
   });
 
-  test('a failed tunnel is logged with its error', async () => {
+  test('a blocked tunnel is logged with the rule that blocked it', async () => {
     const sub = await connectControl(paths.endpoint);
     const events: LogEvent['data']['events'] = [];
     sub.onEvent((e) => {

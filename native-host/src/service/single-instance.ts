@@ -99,6 +99,6 @@ export async function claimEndpoint(server: ControlServer, paths: ControlPaths):
 export function alreadyRunningMessage(status: StatusResult | undefined, stopCommand: string): string {
   const which = status
     ? `pid ${status.pid}, listening on ${status.listening}`
-    : 'it did not report its status in time';
+    : 'it answers on its control socket but did not report its pid and address';
   return `switchyard is already running (${which}); stop it with \`${stopCommand}\``;
 }
