@@ -19,6 +19,7 @@ export const SYSTEM_DEPS = [
   { pkg: 'libsecret-tools', check: '/usr/bin/secret-tool', why: 'keyring tests: reads the keyring independently' },
   { pkg: 'util-linux', check: '/usr/bin/setpriv', why: 'access tests: runs a client as another OS user' },
   { pkg: 'passwd', check: '/usr/sbin/useradd', why: 'access tests: creates a test OS user' },
+  { pkg: 'chromium', check: '/usr/bin/chromium', why: 'end-to-end tests: the extension in a real browser' },
 ];
 
 export function missingDeps() {
