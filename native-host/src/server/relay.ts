@@ -146,8 +146,11 @@ export function relay(client: Socket, upstream: Socket, options: RelayOptions): 
     }
     upstream.on('data', onData);
     upstream.on('end', onEnd);
-    // The handshake reader paused the client; adding a listener does not undo an explicit pause.
+    // The handshake reader paused the client, and an upstream may arrive paused too (a BIND
+    // peer is accepted paused; a connector leaves a chain's stream paused): adding a 'data'
+    // listener does not undo an explicit pause.
     client.resume();
+    upstream.resume();
 
     // A side that was already gone before we listened will not say so again.
     for (const socket of sides) if (socket.closed) onClose.call(socket, socket.errored !== null);
