@@ -1,4 +1,6 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
+import { registerCredentialCommands } from './credential.ts';
+import { registerInstallCommands } from './install-commands.ts';
 import { defaultConfigPath } from '../config/paths.ts';
 import { checkCommand } from './check.ts';
 import { nativeHostCommand } from '../native-messaging/bridge.ts';
@@ -124,5 +126,7 @@ export function buildProgram(version: string): Command {
     .action(userAdd);
   user.command('remove <name>').description('remove a user').addOption(configOption()).action(userRemove);
   user.command('list').description('list user names').addOption(configOption()).action(userList);
+  registerCredentialCommands(program, configOption);
+  registerInstallCommands(program, configOption);
   return program;
 }

@@ -8,9 +8,15 @@
  *    address) run by another OS user is refused: otherwise every local account rides on the
  *    upstream credentials of the person running Switchyard. The one way past it is an allow
  *    rule that names that user in `localUsers` and is the first rule to match, so admitting a
- *    user is always explicit. When the user cannot be told (not Linux, a race with the client
- *    closing), the connection is allowed and a debug line says so: refusing would lock the
- *    owner out on every platform without /proc.
+ *    user is always explicit. When the user cannot be told, two cases differ:
+ *    - the platform cannot tell (no /proc: not Linux; the identity lookup answers undefined,
+ *      and `ownerCheckSupported()` says so up front, for the service to warn once at start):
+ *      the connection is allowed and a debug line says so, since refusing would lock the owner
+ *      out on every platform without /proc;
+ *    - Linux could have told but did not (reading /proc/net/tcp failed, say EMFILE or EACCES,
+ *      or the client's socket was not there even after a fresh read; the lookup answers an
+ *      `IdentityFailure`, and a lookup that throws counts as one): the connection is REFUSED,
+ *      because letting an unknown user through is exactly the hole this check closes.
  * 2. Private destinations (`privateDestinations: 'deny'`, or `'auto'` when listening beyond
  *    loopback): loopback, private, link-local, unspecified and multicast addresses are refused,
  *    whatever the rules say. IP literals are judged at once, including the spellings a resolver
@@ -58,7 +64,13 @@ import type { Logger } from '../log/logger.ts';
 import type { Address } from '../protocol/address.ts';
 import type { TunnelRequest } from '../server/types.ts';
 import { type AddressClass, classifyIp, type NumericHost, parseNumericHost } from './address-ranges.ts';
-import { type ClientIdentity, lookupClientIdentity } from './client-identity.ts';
+import {
+  type ClientIdentity,
+  type IdentityFailure,
+  type IdentityLookup,
+  isIdentityFailure,
+  lookupClientIdentity,
+} from './client-identity.ts';
 import { inWindow, wallClock } from './time-window.ts';
 
 export interface AccessAllow {
@@ -170,6 +182,8 @@ interface Facts {
   readonly now: Date;
   identityLoaded: boolean;
   identity: ClientIdentity | undefined;
+  /** Set instead of identity when Linux could not tell who the client is. */
+  identityFailure: IdentityFailure | undefined;
 }
 
 /** A local client of another user, known to be one: refused unless a localUsers rule allows. */
@@ -366,7 +380,7 @@ export function compileAccess(input: AccessInput, context: AccessContext): Acces
 
   // Keyed by the connection's request, so that an association's datagrams reuse its lookup;
   // a promise, so that datagrams arriving together share one.
-  const identities = new WeakMap<TunnelRequest, Promise<ClientIdentity | undefined>>();
+  const identities = new WeakMap<TunnelRequest, Promise<IdentityLookup>>();
 
   async function loadIdentity(facts: Facts): Promise<void> {
     if (facts.identityLoaded) return;
@@ -377,10 +391,27 @@ export function compileAccess(input: AccessInput, context: AccessContext): Acces
       const { client, local } = facts.origin;
       lookup = Promise.resolve()
         .then(() => identityOf(client, local, { program: wantProgram }))
-        .catch(() => undefined);
+        .catch(
+          (error: unknown): IdentityFailure => ({
+            kind: 'failure',
+            reason: error instanceof Error ? error.message : String(error),
+          }),
+        );
       identities.set(facts.origin, lookup);
     }
-    facts.identity = await lookup;
+    const result = await lookup;
+    if (isIdentityFailure(result)) facts.identityFailure = result;
+    else facts.identity = result;
+  }
+
+  function unknownOwnerDeny(failure: IdentityFailure): AccessDeny {
+    return {
+      kind: 'deny',
+      rule: OWNER_ONLY_RULE,
+      reason:
+        `could not determine which local user runs this client (${failure.reason}); ` +
+        'refusing because localClients is "owner"',
+    };
   }
 
   function ownerDeny(foreign: Foreign): AccessDeny {
@@ -533,12 +564,15 @@ export function compileAccess(input: AccessInput, context: AccessContext): Acces
       now: now(),
       identityLoaded: false,
       identity: undefined,
+      identityFailure: undefined,
     };
 
     let foreign: Foreign | undefined;
     if (ownerCheck && facts.isLocal) {
       await loadIdentity(facts);
       const uid = facts.identity?.uid;
+      // Fail closed: on Linux, not knowing the user is no reason to let them through.
+      if (facts.identityFailure !== undefined) return unknownOwnerDeny(facts.identityFailure);
       if (uid === undefined) {
         // Said once per connection, not again for each of its datagrams.
         if (request === origin) {

@@ -10,7 +10,21 @@
  * every process, so it is only done when asked for. Without root, other users' descriptors are
  * unreadable: then the uid is still known and the program stays undefined.
  *
- * Nothing here throws: a lookup that cannot be answered returns what it found, or undefined.
+ * Cost. The table has a row for every TCP socket on the machine, two per loopback connection,
+ * and the kernel formats it afresh on every read, so reading it once per lookup makes opening
+ * N tunnels cost O(N^2). Lookups therefore share reads: there is one reader per table file; a
+ * lookup registers the row it wants and waits for the next pass, which starts at once when none
+ * is running. A lookup registered while a pass is running waits for the NEXT one, since its
+ * socket may be newer than what the running pass has already read. A pass reads the file in
+ * chunks, looks only at each row's local and remote address columns (a map lookup per row),
+ * and stops as soon as every waiter is answered; one pass answers all the lookups that arrived
+ * while the previous one ran. A row not found in a complete pass is looked for once more in the
+ * next one (a table read in chunks is not an atomic snapshot), then given up on.
+ *
+ * Answers. `undefined` means this platform cannot tell (no /proc: not Linux), which
+ * `ownerCheckSupported()` says up front. On Linux every question gets an identity or an
+ * `IdentityFailure` saying why not (the table could not be read, say EMFILE, or the socket is
+ * not in it: the client has gone); the owner check refuses on a failure. Nothing here throws.
  * Users that exist only in NSS (LDAP, systemd-homed) have a uid but no name here.
  */
 import { open, readdir, readFile, readlink, stat } from 'node:fs/promises';
@@ -24,9 +38,44 @@ export interface ClientIdentity {
   readonly program?: string;
 }
 
+/** Linux could have told, but did not this time: callers that depend on the answer refuse. */
+export interface IdentityFailure {
+  readonly kind: 'failure';
+  /** What went wrong, for a log line or a refusal: `EMFILE reading /proc/net/tcp`. */
+  readonly reason: string;
+  /** The errno code when a read failed. */
+  readonly code?: string;
+}
+
+/** An identity; a failure (Linux, could not tell); or undefined (this platform cannot tell). */
+export type IdentityLookup = ClientIdentity | IdentityFailure | undefined;
+
+export function isIdentityFailure(result: IdentityLookup): result is IdentityFailure {
+  return result !== undefined && (result as { kind?: unknown }).kind === 'failure';
+}
+
+/** Whether lookups can tell local users apart here; where not, the owner check cannot work. */
+export function ownerCheckSupported(): boolean {
+  return process.platform === 'linux';
+}
+
 export interface SocketEnd {
   readonly host: string;
   readonly port: number;
+}
+
+export interface ClientIdentityStats {
+  /** lookupClientIdentity calls. */
+  readonly lookups: number;
+  /** Passes over /proc/net/tcp or tcp6, each serving every lookup waiting for it. */
+  readonly tableReads: number;
+}
+
+const stats = { lookups: 0, tableReads: 0 };
+
+/** Counters since the process started, for tests and diagnostics. */
+export function clientIdentityStats(): ClientIdentityStats {
+  return { ...stats };
 }
 
 const LITTLE_ENDIAN = endianness() === 'LE';
@@ -72,67 +121,181 @@ interface SocketRow {
   readonly inode: string;
 }
 
+interface Waiter {
+  /** `local remote`, exactly as the table spells the two columns. */
+  readonly key: string;
+  resolve(row: SocketRow | undefined): void;
+  reject(error: unknown): void;
+}
+
 const CHUNK = 64 * 1024;
 
 /**
- * Reads a /proc/net table in chunks up to the wanted row only: on a busy host the table holds
- * tens of thousands of rows, and the client's is usually among the newest ones near the top.
+ * One /proc/net table and the lookups waiting on it. At most one pass runs at a time; a pass
+ * serves the waiters registered before it started reading, and the next pass (started as soon
+ * as this one ends) those registered meanwhile.
  */
-async function findSocketRow(table: string, local: string, remote: string): Promise<SocketRow | undefined> {
-  const needle = ` ${local} ${remote} `;
-  const file = await open(table, 'r');
-  try {
-    const buffer = Buffer.allocUnsafe(CHUNK);
-    let carry = '';
-    for (;;) {
-      const { bytesRead } = await file.read(buffer, 0, CHUNK, null);
-      if (bytesRead === 0) return undefined;
-      const text = carry + buffer.toString('latin1', 0, bytesRead);
-      const complete = text.lastIndexOf('\n') + 1;
-      for (let at = text.indexOf(needle); at !== -1 && at < complete; at = text.indexOf(needle, at + 1)) {
-        const lineStart = text.lastIndexOf('\n', at) + 1;
-        const lineEnd = text.indexOf('\n', at);
-        const fields = text.slice(lineStart, lineEnd).trim().split(/\s+/);
-        // sl local remote st tx:rx tr:when retrnsmt uid timeout inode
-        if (fields[1] !== local || fields[2] !== remote) continue;
-        const uid = Number(fields[7]);
-        const inode = fields[9];
-        // TIME_WAIT rows of an earlier connection on the same ports carry inode 0 and no owner.
-        if (inode === undefined || inode === '0' || !Number.isInteger(uid)) continue;
-        return { uid, inode };
-      }
-      carry = text.slice(complete);
+class ProcTable {
+  private queued: Waiter[] = [];
+  private running = false;
+  /** Characters in `local remote`: two `ADDR:PORT` and a space. */
+  private readonly keyLength: number;
+
+  constructor(
+    readonly path: string,
+    addressBytes: number,
+  ) {
+    this.keyLength = 2 * (addressBytes * 2 + 5) + 1;
+  }
+
+  /** The live socket whose row has these two ends; undefined when the table has none. */
+  find(local: string, remote: string): Promise<SocketRow | undefined> {
+    return new Promise((resolve, reject) => {
+      this.queued.push({ key: `${local} ${remote}`, resolve, reject });
+      if (!this.running) void this.run();
+    });
+  }
+
+  private async run(): Promise<void> {
+    this.running = true;
+    // Let the lookups of the same turn of the event loop join the first pass.
+    await Promise.resolve();
+    try {
+      while (this.queued.length > 0) await this.pass();
+    } finally {
+      this.running = false;
     }
-  } finally {
-    await file.close();
+  }
+
+  private async pass(): Promise<void> {
+    let batch = new Map<string, Waiter[]>();
+    const take = (): void => {
+      for (const waiter of this.queued) {
+        const same = batch.get(waiter.key);
+        if (same === undefined) batch.set(waiter.key, [waiter]);
+        else same.push(waiter);
+      }
+      this.queued = [];
+    };
+    stats.tableReads++;
+    try {
+      const file = await open(this.path, 'r');
+      try {
+        // Taken once the file is open, not before: the kernel formats the rows when read()
+        // runs, which is after this, so every socket in the batch is already in them.
+        take();
+        await this.scan(file, batch);
+      } finally {
+        await file.close();
+      }
+    } catch (error) {
+      take();
+      for (const waiters of batch.values()) for (const w of waiters) w.reject(error);
+      batch = new Map();
+    }
+    for (const waiters of batch.values()) for (const w of waiters) w.resolve(undefined);
+  }
+
+  /** Reads the table, answering (and removing) each waiter whose row goes by. */
+  private async scan(
+    file: Awaited<ReturnType<typeof open>>,
+    batch: Map<string, Waiter[]>,
+  ): Promise<void> {
+    const buffer = Buffer.allocUnsafe(CHUNK);
+    const keyLength = this.keyLength;
+    let carry = '';
+    while (batch.size > 0) {
+      const { bytesRead } = await file.read(buffer, 0, CHUNK, null);
+      if (bytesRead === 0) return;
+      const text = carry + buffer.toString('latin1', 0, bytesRead);
+      let lineStart = 0;
+      for (let lineEnd = text.indexOf('\n'); lineEnd !== -1; lineEnd = text.indexOf('\n', lineStart)) {
+        // `%4d: LOCAL REMOTE st ...`: the columns start two after the first colon. The header
+        // line has no colon before its end, so it yields no key.
+        const colon = text.indexOf(':', lineStart);
+        if (colon !== -1 && colon < lineEnd) {
+          const key = text.slice(colon + 2, colon + 2 + keyLength);
+          const waiters = batch.get(key);
+          if (waiters !== undefined) {
+            const row = parseRow(text.slice(lineStart, lineEnd));
+            if (row !== undefined) {
+              batch.delete(key);
+              for (const w of waiters) w.resolve(row);
+            }
+          }
+        }
+        lineStart = lineEnd + 1;
+      }
+      carry = text.slice(lineStart);
+    }
   }
 }
 
+function parseRow(line: string): SocketRow | undefined {
+  // sl local remote st tx:rx tr:when retrnsmt uid timeout inode
+  const fields = line.trim().split(/\s+/);
+  const uid = Number(fields[7]);
+  const inode = fields[9];
+  // TIME_WAIT rows of an earlier connection on the same ports carry inode 0 and no owner.
+  if (inode === undefined || inode === '0' || !/^\d+$/.test(inode) || !Number.isInteger(uid)) return undefined;
+  return { uid, inode };
+}
+
+const TCP = new ProcTable('/proc/net/tcp', 4);
+const TCP6 = new ProcTable('/proc/net/tcp6', 16);
+
+interface Query {
+  readonly table: ProcTable;
+  readonly local: string;
+  readonly remote: string;
+}
+
+function queries(client: IpAddress, clientPort: number, server: IpAddress, serverPort: number): Query[] {
+  if (client.version === 4) {
+    return [
+      { table: TCP, local: procEnd(client.bytes, clientPort), remote: procEnd(server.bytes, serverPort) },
+      // An AF_INET6 client socket reaching an IPv4 address is listed with mapped addresses.
+      {
+        table: TCP6,
+        local: procEnd(mapped(client.bytes), clientPort),
+        remote: procEnd(mapped(server.bytes), serverPort),
+      },
+    ];
+  }
+  return [{ table: TCP6, local: procEnd(client.bytes, clientPort), remote: procEnd(server.bytes, serverPort) }];
+}
+
+class ReadFailure {
+  constructor(readonly failure: IdentityFailure) {}
+}
+
+/** The client's socket row, or why it could not be had. */
 async function findSocket(
   client: IpAddress,
   clientPort: number,
   server: IpAddress,
   serverPort: number,
-): Promise<SocketRow | undefined> {
-  if (client.version === 4) {
-    const row = await findSocketRow(
-      '/proc/net/tcp',
-      procEnd(client.bytes, clientPort),
-      procEnd(server.bytes, serverPort),
-    );
-    if (row !== undefined) return row;
-    // An AF_INET6 client socket reaching an IPv4 address is listed with mapped addresses.
-    return findSocketRow(
-      '/proc/net/tcp6',
-      procEnd(mapped(client.bytes), clientPort),
-      procEnd(mapped(server.bytes), serverPort),
-    );
+): Promise<SocketRow | ReadFailure> {
+  const asked = queries(client, clientPort, server, serverPort);
+  // A second round: a pass missed the row only if the table shifted under it, and the next
+  // pass starts after it ended.
+  for (let round = 0; round < 2; round++) {
+    for (const { table, local, remote } of asked) {
+      try {
+        const row = await table.find(local, remote);
+        if (row !== undefined) return row;
+      } catch (error) {
+        const code = (error as NodeJS.ErrnoException).code;
+        const reason = `${code ?? (error instanceof Error ? error.message : String(error))} reading ${table.path}`;
+        return new ReadFailure(code === undefined ? { kind: 'failure', reason } : { kind: 'failure', reason, code });
+      }
+    }
   }
-  return findSocketRow(
-    '/proc/net/tcp6',
-    procEnd(client.bytes, clientPort),
-    procEnd(server.bytes, serverPort),
-  );
+  const files = asked.map((q) => q.table.path).join(' or ');
+  return new ReadFailure({
+    kind: 'failure',
+    reason: `no socket from port ${clientPort} to port ${serverPort} in ${files}; the client may have closed`,
+  });
 }
 
 interface PasswdCache {
@@ -142,19 +305,37 @@ interface PasswdCache {
 }
 
 let passwd: PasswdCache | undefined;
+/** The read in progress, so that a burst of lookups after /etc/passwd changed reads it once. */
+let passwdLoad: { readonly mtimeMs: number; readonly size: number; readonly names: Promise<PasswdCache> } | undefined;
+
+async function loadPasswd(mtimeMs: number, size: number): Promise<PasswdCache> {
+  const names = new Map<number, string>();
+  for (const line of (await readFile('/etc/passwd', 'utf8')).split('\n')) {
+    const [name, , id] = line.split(':');
+    if (name === undefined || id === undefined || !/^\d+$/.test(id)) continue;
+    // The first entry for a uid is the one getpwuid returns.
+    if (!names.has(Number(id))) names.set(Number(id), name);
+  }
+  return { mtimeMs, size, names };
+}
 
 async function userNameOf(uid: number): Promise<string | undefined> {
   try {
-    const info = await stat('/etc/passwd');
-    if (passwd === undefined || passwd.mtimeMs !== info.mtimeMs || passwd.size !== info.size) {
-      const names = new Map<number, string>();
-      for (const line of (await readFile('/etc/passwd', 'utf8')).split('\n')) {
-        const [name, , id] = line.split(':');
-        if (name === undefined || id === undefined || !/^\d+$/.test(id)) continue;
-        // The first entry for a uid is the one getpwuid returns.
-        if (!names.has(Number(id))) names.set(Number(id), name);
+    const { mtimeMs, size } = await stat('/etc/passwd');
+    if (passwd === undefined || passwd.mtimeMs !== mtimeMs || passwd.size !== size) {
+      if (passwdLoad === undefined || passwdLoad.mtimeMs !== mtimeMs || passwdLoad.size !== size) {
+        const load = { mtimeMs, size, names: loadPasswd(mtimeMs, size) };
+        passwdLoad = load;
+        void load.names
+          .then((loaded) => {
+            passwd = loaded;
+          })
+          .catch(() => undefined)
+          .finally(() => {
+            if (passwdLoad === load) passwdLoad = undefined;
+          });
       }
-      passwd = { mtimeMs: info.mtimeMs, size: info.size, names };
+      return (await passwdLoad.names).names.get(uid);
     }
     return passwd.names.get(uid);
   } catch {
@@ -221,31 +402,42 @@ async function programOf(pid: number): Promise<string | undefined> {
 /**
  * Identifies the local process at `client` connected to our socket at `server` (both as our
  * accepted socket sees them: remoteAddress/remotePort and localAddress/localPort). Returns
- * undefined off Linux, for a client that is not on this machine, or when /proc cannot tell.
+ * undefined off Linux (see ownerCheckSupported), and on Linux the identity or an
+ * IdentityFailure: the table could not be read, the socket was not in it even after a fresh
+ * pass (the client closed), or the two ends are not addresses of one family.
  */
 export async function lookupClientIdentity(
   client: SocketEnd,
   server: SocketEnd,
   options: { readonly program: boolean },
-): Promise<ClientIdentity | undefined> {
-  if (process.platform !== 'linux') return undefined;
+): Promise<IdentityLookup> {
+  if (!ownerCheckSupported()) return undefined;
+  stats.lookups++;
   try {
     const clientIp = parseEndpointIp(client.host);
     const serverIp = parseEndpointIp(server.host);
-    if (clientIp === null || serverIp === null || clientIp.version !== serverIp.version) return undefined;
+    if (clientIp === null || serverIp === null || clientIp.version !== serverIp.version) {
+      return {
+        kind: 'failure',
+        reason: `${client.host} and ${server.host} are not the two ends of one local TCP connection`,
+      };
+    }
     const row = await findSocket(clientIp, client.port, serverIp, server.port);
-    if (row === undefined) return undefined;
+    if (row instanceof ReadFailure) return row.failure;
     const userName = await userNameOf(row.uid);
     const identity: { uid: number; userName?: string; pid?: number; program?: string } = { uid: row.uid };
     if (userName !== undefined) identity.userName = userName;
     if (!options.program) return identity;
-    const pid = await findHolder(row.inode, row.uid);
+    // The walk failing (EMFILE on /proc) costs the program, not the user, who is known.
+    const pid = await findHolder(row.inode, row.uid).catch(() => undefined);
     if (pid === undefined) return identity;
     identity.pid = pid;
     const program = await programOf(pid);
     if (program !== undefined) identity.program = program;
     return identity;
-  } catch {
-    return undefined;
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const reason = `${code ?? (error instanceof Error ? error.message : String(error))} reading /proc`;
+    return code === undefined ? { kind: 'failure', reason } : { kind: 'failure', reason, code };
   }
 }
