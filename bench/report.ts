@@ -30,6 +30,8 @@ export interface MemoryFigure {
   readonly held: number;
   /** Growth of the proportional set size per held tunnel, in bytes. */
   readonly perConnBytes: number;
+  /** The same for the second half of the tunnels only: what one more tunnel costs. */
+  readonly marginalBytes: number;
   readonly error?: string;
 }
 

@@ -20,6 +20,7 @@ import {
 } from './contenders.ts';
 import {
   type BulkReport,
+  type HeldTunnels,
   type Loadgen,
   type PingReport,
   type RateReport,
@@ -84,6 +85,46 @@ export function machine(): BenchResults['machine'] {
   };
 }
 
+/**
+ * Memory of a fresh server: idle, with half the tunnels, then with all of them. The first
+ * half also pays for one-time growth (a busy runtime's larger heap, JIT code); the second half
+ * shows what one more tunnel costs.
+ */
+export async function measureMemory(
+  lg: Loadgen,
+  targetPort: number,
+  c: Contender,
+  count: number,
+): Promise<MemoryFigure> {
+  const idleRssKb = rssKb(c.pids());
+  const idlePssKb = pssKb(c.pids());
+  const half = Math.floor(count / 2);
+  const held: HeldTunnels[] = [];
+  try {
+    held.push(await holdTunnels(lg, targetPort, c.port, half, 90_000));
+    // Let allocation from the handshakes settle before reading what the tunnels keep.
+    await sleep(1000);
+    const halfPssKb = pssKb(c.pids());
+    held.push(await holdTunnels(lg, targetPort, c.port, count - half, 90_000));
+    await sleep(1000);
+    const heldPssKb = pssKb(c.pids());
+    const heldRssKb = rssKb(c.pids());
+    const [a, b] = held.map((h) => h.report);
+    const total = (a?.held ?? 0) + (b?.held ?? 0);
+    const error = a?.error ?? b?.error;
+    return {
+      idleRssKb,
+      heldRssKb,
+      held: total,
+      perConnBytes: total > 0 ? ((heldPssKb - idlePssKb) * 1024) / total : Number.NaN,
+      marginalBytes: b && b.held > 0 ? ((heldPssKb - halfPssKb) * 1024) / b.held : Number.NaN,
+      ...(error ? { error } : {}),
+    };
+  } finally {
+    for (const h of held) await h.release();
+  }
+}
+
 class Recorder {
   readonly series: Partial<Record<MetricId, Partial<Record<ContenderId, Series>>>> = {};
 
@@ -144,25 +185,11 @@ export async function runBench(
     await sleep(500);
     const memory: Partial<Record<ContenderId, MemoryFigure>> = {};
     for (const c of servers) {
-      const idleRssKb = rssKb(c.pids());
-      const idlePssKb = pssKb(c.pids());
-      const held = await holdTunnels(lg, targetPort, c.port, options.holdCount, 60_000);
-      // Let allocation from the handshakes settle before reading what the tunnels keep.
-      await sleep(1000);
-      const heldPssKb = pssKb(c.pids());
-      const heldRssKb = rssKb(c.pids());
-      await held.release();
-      const count = held.report.held;
-      memory[c.id] = {
-        idleRssKb,
-        heldRssKb,
-        held: count,
-        perConnBytes: count > 0 ? ((heldPssKb - idlePssKb) * 1024) / count : Number.NaN,
-        ...(held.report.error ? { error: held.report.error } : {}),
-      };
+      memory[c.id] = await measureMemory(lg, targetPort, c, options.holdCount);
+      const m = memory[c.id]!;
       log(
-        `memory ${c.label}: idle ${(idleRssKb / 1024).toFixed(1)} MiB, ${count} tunnels ` +
-          `+${(((heldPssKb - idlePssKb) * 1024) / Math.max(1, count) / 1000).toFixed(1)} KB each`,
+        `memory ${c.label}: idle ${(m.idleRssKb / 1024).toFixed(1)} MiB; ${m.held} tunnels ` +
+          `${(m.perConnBytes / 1000).toFixed(1)} KB each, the second half ${(m.marginalBytes / 1000).toFixed(1)} KB each`,
       );
       await sleep(300);
     }

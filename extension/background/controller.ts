@@ -405,8 +405,9 @@ export class Background {
     await this.toggle();
   }
 
-  async onMenuClicked(menuItemId: string | number): Promise<void> {
-    if (menuItemId === OPEN_POPUP_MENU_ID) await this.openPopup();
+  /** `tabUrl`: the menu's click grants activeTab, so the tab it was opened over shows its URL. */
+  async onMenuClicked(menuItemId: string | number, tabUrl: string | undefined): Promise<void> {
+    if (menuItemId === OPEN_POPUP_MENU_ID) await this.openPopup(tabUrl);
   }
 
   onPermissionRemoved(permissions: readonly string[]): void {
@@ -416,14 +417,17 @@ export class Background {
   }
 
   /** The popup from the button's context menu, for when a click on the button toggles. */
-  private async openPopup(): Promise<void> {
+  private async openPopup(tabUrl: string | undefined): Promise<void> {
     const popup = popupPath();
     try {
       await browser.action.setPopup({ popup });
       await browser.action.openPopup();
     } catch {
+      // A window of its own instead: its active tab is itself, so it is told which page to
+      // describe (the popup reads ?url=).
+      const query = tabUrl ? `?url=${encodeURIComponent(tabUrl)}` : '';
       await browser.windows.create({
-        url: browser.runtime.getURL(popup),
+        url: `${browser.runtime.getURL(popup)}${query}`,
         type: 'popup',
         width: 380,
         height: 600,

@@ -34,9 +34,9 @@ browser.action.onClicked.addListener(() => {
     .catch((error: unknown) => console.warn('Switchyard: toggle failed:', error));
 });
 
-browser.contextMenus.onClicked.addListener((info) => {
+browser.contextMenus.onClicked.addListener((info, tab) => {
   void background
-    .onMenuClicked(info.menuItemId)
+    .onMenuClicked(info.menuItemId, tab?.url)
     .catch((error: unknown) => console.warn('Switchyard:', error));
 });
 

@@ -200,6 +200,9 @@ export function reduce(state: BackgroundState, action: Action): BackgroundState 
       };
     }
     case 'port.connecting':
+      // A retry after a failure shows the failure until it has an outcome: the badge must not
+      // blink between '!' and on/off with every attempt.
+      if (state.port === 'missing' || state.port === 'failed') return state;
       return { ...state, port: 'connecting', portError: undefined, portSince: action.at };
     case 'port.ready':
       return {
@@ -331,7 +334,9 @@ export function problemsOf(state: BackgroundState): Problem[] {
     add(
       'host-down',
       state.serviceSince,
-      `The Switchyard service is not running: ${state.serviceError ?? 'it stopped'}`,
+      // The bridge's reason can run to several lines (it quotes the service's log); it is in
+      // host.error for whoever shows details, the problem and the tooltip stay one sentence.
+      'The Switchyard service is not running.',
       `${state.enabled ? `${blocked} ` : ''}Retrying by itself; if it keeps failing, run: switchyard doctor`,
     );
   }

@@ -17,8 +17,8 @@ export function ImportExport({ client, editor }: ImportExportProps) {
     <section aria-labelledby="io-title">
       <h2 id="io-title">Import & export</h2>
       <p class="muted">
-        The whole configuration as one JSON file. Files never contain secrets: passwords stay in the credential
-        store, and this host's inbound users stay here.
+        The whole configuration as one JSON file. Files never contain secrets: passwords stay in the
+        credential store, and this host's inbound users stay here.
       </p>
       <Export editor={editor} />
       <Import client={client} editor={editor} />
@@ -112,7 +112,12 @@ function Import({ client, editor }: ImportExportProps) {
       </p>
       <div class="field">
         <label for="import-file">JSON file</label>
-        <input id="import-file" type="file" accept=".json,application/json" onChange={(e) => void onFile(e)} />
+        <input
+          id="import-file"
+          type="file"
+          accept=".json,application/json"
+          onChange={(e) => void onFile(e)}
+        />
       </div>
       <div class="field">
         <label for="import-json">Or paste the JSON</label>
@@ -137,13 +142,16 @@ function Import({ client, editor }: ImportExportProps) {
         {notice}
       </p>
       {checked && !checked.ok && (
-        <IssueList issues={checked.issues} title="This file cannot be imported; nothing was changed. Fix these fields:" />
+        <IssueList
+          issues={checked.issues}
+          title="This file cannot be imported; nothing was changed. Fix these fields:"
+        />
       )}
       {checked?.ok && (
         <div class="callout">
           <p>
-            Valid: {checked.summary}. Importing replaces the current configuration ({editor.config.rules.length.toLocaleString('en')}{' '}
-            rules now).
+            Valid: {checked.summary}. Importing replaces the current configuration (
+            {editor.config.rules.length.toLocaleString('en')} rules now).
           </p>
           <button type="button" class="button button-primary" disabled={busy} onClick={() => void replace()}>
             {busy ? 'Importing…' : 'Replace configuration'}

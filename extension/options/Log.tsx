@@ -79,7 +79,8 @@ export function Log({ client }: LogProps) {
       const e = events[i]!;
       if (kind === 'problems' && e.kind !== 'failed' && e.kind !== 'denied') continue;
       if ((kind === 'opened' || kind === 'closed') && e.kind !== kind) continue;
-      if (needle !== '' && !e.host.toLowerCase().includes(needle) && !e.dest.toLowerCase().includes(needle)) continue;
+      if (needle !== '' && !e.host.toLowerCase().includes(needle) && !e.dest.toLowerCase().includes(needle))
+        continue;
       out.push(e);
     }
     return out;
@@ -95,13 +96,13 @@ export function Log({ client }: LogProps) {
         <span class="log-dest" title={e.dest}>
           {e.dest}
         </span>
-        <span class="log-rule" title="Rule">
+        <span class="log-rule" title={e.rule}>
           {e.rule ?? '—'}
         </span>
-        <span class="log-via" title="Route">
+        <span class="log-via" title={e.via}>
           {e.via ?? 'direct'}
         </span>
-        <span class="log-result" title={problem ? adviceFor(e) : undefined}>
+        <span class="log-result" title={problem ? `${e.error ?? e.result ?? ''}\n${adviceFor(e)}` : e.result}>
           {e.error ?? e.result ?? ''}
         </span>
         <span class="log-size">
@@ -126,7 +127,9 @@ export function Log({ client }: LogProps) {
           </button>
         )}
       </div>
-      <p class="muted">Every connection through the host: which rule matched, which route it took, how it ended.</p>
+      <p class="muted">
+        Every connection through the host: which rule matched, which route it took, how it ended.
+      </p>
       <div class="toolbar">
         <div class="inline-field grow">
           <label for="log-site">Site</label>
@@ -154,7 +157,9 @@ export function Log({ client }: LogProps) {
         </p>
       )}
       <p class="muted small" aria-live="polite">
-        {loading ? 'Loading…' : `${shown.length.toLocaleString('en')} of ${events.length.toLocaleString('en')} events`}
+        {loading
+          ? 'Loading…'
+          : `${shown.length.toLocaleString('en')} of ${events.length.toLocaleString('en')} events`}
       </p>
       <div class="log-head" aria-hidden="true">
         <span>Time</span>

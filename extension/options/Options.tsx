@@ -3,6 +3,7 @@ import type { ComponentChildren } from 'preact';
 import { useRef, useState } from 'preact/hooks';
 import type { UiState } from '../shared/ui-protocol.ts';
 import { type BackgroundClient, errorMessage } from '../ui/background-client.ts';
+import { HostError } from '../ui/HostError.tsx';
 import { HostMissing } from '../ui/HostMissing.tsx';
 import { ProblemList } from '../ui/ProblemList.tsx';
 import { StatusLine } from '../ui/StatusLine.tsx';
@@ -120,6 +121,7 @@ function OptionsHeader({
       {state.host.state === 'host-missing' && (
         <HostMissing installCommand={state.installCommand} onRetry={reconnect} />
       )}
+      {state.host.state === 'host-error' && <HostError error={state.host.error} onReconnect={reconnect} />}
       <ProblemList problems={general} />
     </header>
   );

@@ -50,7 +50,8 @@ export function Routes({ client, editor }: RoutesProps) {
     }
   };
 
-  const update = (route: Route, next: Route) => save(config.routes.map((r) => (r.id === route.id ? next : r)));
+  const update = (route: Route, next: Route) =>
+    save(config.routes.map((r) => (r.id === route.id ? next : r)));
 
   const move = (route: Route, index: number, direction: 'up' | 'down') => {
     const to = direction === 'up' ? index - 1 : index + 1;
@@ -95,7 +96,9 @@ export function Routes({ client, editor }: RoutesProps) {
         A route is a chain of upstreams: traffic enters the first hop, which connects to the second, and so on
         to the site.
       </p>
-      {config.upstreams.length === 0 && <p class="empty">Add an upstream first: a route needs at least one hop.</p>}
+      {config.upstreams.length === 0 && (
+        <p class="empty">Add an upstream first: a route needs at least one hop.</p>
+      )}
       {error && (
         <p class="error" role="alert">
           {error}
@@ -143,7 +146,9 @@ export function Routes({ client, editor }: RoutesProps) {
               </div>
               <div aria-live="polite">
                 {typeof checkState === 'object' && <CheckReport result={checkState} />}
-                {typeof checkState === 'string' && checkState !== 'running' && <p class="error">{checkState}</p>}
+                {typeof checkState === 'string' && checkState !== 'running' && (
+                  <p class="error">{checkState}</p>
+                )}
               </div>
             </li>
           );
@@ -158,7 +163,8 @@ function routeUsers(config: Config, routeId: string): string[] {
   const users: string[] = [];
   const rules = config.rules.filter((r) => r.target.kind === 'route' && r.target.routeId === routeId).length;
   if (rules > 0) users.push(rules === 1 ? '1 rule' : `${rules} rules`);
-  if (config.defaultTarget.kind === 'route' && config.defaultTarget.routeId === routeId) users.push('the default');
+  if (config.defaultTarget.kind === 'route' && config.defaultTarget.routeId === routeId)
+    users.push('the default');
   for (const r of config.routes) {
     if (typeof r.onFirstHopDown === 'object' && r.onFirstHopDown.route === routeId) {
       users.push(`route ${routeLabel(r)} (its fallback)`);
@@ -220,7 +226,6 @@ function RouteCard({ route, config, onChange, onMove }: RouteCardProps) {
           const name = upstreamName(hop);
           return (
             // A route may pass the same upstream twice: position is the identity.
-            // biome-ignore lint/suspicious/noArrayIndexKey: see above
             <li key={index} class="hop-edit">
               <span class="hop-pos">{index + 1}</span>
               <span class="hop-name">{name}</span>
@@ -276,7 +281,10 @@ function RouteCard({ route, config, onChange, onMove }: RouteCardProps) {
           Add as last hop
         </button>
       </div>
-      <Field id={`${base}-failover`} label={`When the first hop (${upstreamName(route.hops[0] ?? '')}) is down`}>
+      <Field
+        id={`${base}-failover`}
+        label={`When the first hop (${upstreamName(route.hops[0] ?? '')}) is down`}
+      >
         <select
           id={`${base}-failover`}
           value={failoverKey(route.onFirstHopDown)}
@@ -337,11 +345,21 @@ function NewRouteForm({ config, onSave, onCancel }: NewRouteFormProps) {
   };
 
   return (
-    <form class="form" aria-label="New route" onSubmit={submit} onKeyDown={(e) => e.key === 'Escape' && onCancel()}>
+    <form
+      class="form"
+      aria-label="New route"
+      onSubmit={submit}
+      onKeyDown={(e) => e.key === 'Escape' && onCancel()}
+    >
       <h3>New route</h3>
       <div class="form-grid">
         <Field id="new-route-name" label="Name">
-          <input ref={first} id="new-route-name" value={name} onInput={(e) => setName(e.currentTarget.value)} />
+          <input
+            ref={first}
+            id="new-route-name"
+            value={name}
+            onInput={(e) => setName(e.currentTarget.value)}
+          />
         </Field>
         <Field id="new-route-id" label="ID" errors={errors.id ?? []}>
           <input

@@ -81,7 +81,11 @@ export function parsePorts(text: string): unknown[] {
     });
 }
 
-function toDraft(rule: Rule | undefined, routes: readonly Route[], taken: ReadonlyMap<string, number>): Draft {
+function toDraft(
+  rule: Rule | undefined,
+  routes: readonly Route[],
+  taken: ReadonlyMap<string, number>,
+): Draft {
   const patterns = (rule ? (rule.match.hosts ?? []) : [{ type: 'domain' as const, value: '' }]).map((p) => ({
     key: nextPatternKey++,
     type: p.type,
@@ -100,13 +104,19 @@ function toDraft(rule: Rule | undefined, routes: readonly Route[], taken: Readon
 
 function fromDraft(draft: Draft): Rule {
   const match: RuleMatch = {};
-  if (draft.patterns.length > 0) match.hosts = draft.patterns.map((p) => ({ type: p.type, value: p.value.trim() }));
+  if (draft.patterns.length > 0)
+    match.hosts = draft.patterns.map((p) => ({ type: p.type, value: p.value.trim() }));
   const ips = draft.ips.split(/[\s,]+/).filter(Boolean);
   if (ips.length > 0) match.ips = ips;
   const ports = parsePorts(draft.ports);
   // Unparseable entries go to the validator as they are, so its message can name them.
   if (ports.length > 0) match.ports = ports as PortRange[];
-  const rule: Rule = { id: draft.id.trim(), enabled: draft.enabled, match, target: targetFromKey(draft.target) };
+  const rule: Rule = {
+    id: draft.id.trim(),
+    enabled: draft.enabled,
+    match,
+    target: targetFromKey(draft.target),
+  };
   if (draft.name.trim() !== '') rule.name = draft.name.trim();
   return rule;
 }
@@ -274,7 +284,9 @@ export function RuleEditor({ original, routes, ruleIndexById, onSave, onDelete, 
                 type="button"
                 class="icon-button"
                 aria-label={`Remove pattern ${i + 1}`}
-                onClick={() => setDraft((d) => ({ ...d, patterns: d.patterns.filter((x) => x.key !== p.key) }))}
+                onClick={() =>
+                  setDraft((d) => ({ ...d, patterns: d.patterns.filter((x) => x.key !== p.key) }))
+                }
               >
                 ✕
               </button>
@@ -287,7 +299,10 @@ export function RuleEditor({ original, routes, ruleIndexById, onSave, onDelete, 
           type="button"
           class="button"
           onClick={() =>
-            setDraft((d) => ({ ...d, patterns: [...d.patterns, { key: nextPatternKey++, type: 'domain', value: '' }] }))
+            setDraft((d) => ({
+              ...d,
+              patterns: [...d.patterns, { key: nextPatternKey++, type: 'domain', value: '' }],
+            }))
           }
         >
           Add pattern
@@ -308,7 +323,12 @@ export function RuleEditor({ original, routes, ruleIndexById, onSave, onDelete, 
             {...describedBy('rule-ips', placed.ips, true)}
           />
         </Field>
-        <Field id="rule-ports" label="Ports" errors={placed.ports} hint="Empty for any port; e.g. 443, 8000-8999">
+        <Field
+          id="rule-ports"
+          label="Ports"
+          errors={placed.ports}
+          hint="Empty for any port; e.g. 443, 8000-8999"
+        >
           <input
             id="rule-ports"
             value={draft.ports}
@@ -330,7 +350,9 @@ export function RuleEditor({ original, routes, ruleIndexById, onSave, onDelete, 
           </Field>
         )}
       </div>
-      {noConditions && <p class="hint">With no patterns, addresses or ports, this rule matches every site.</p>}
+      {noConditions && (
+        <p class="hint">With no patterns, addresses or ports, this rule matches every site.</p>
+      )}
       {placed.form.length > 0 && (
         <div class="field-error" role="alert">
           {placed.form.map((m) => (

@@ -32,14 +32,19 @@ function ruleLabel(rule: Rule): string {
 }
 
 function listText(values: readonly string[], max = 3): string {
-  return values.length <= max ? values.join(', ') : `${values.slice(0, max).join(', ')} +${values.length - max} more`;
+  return values.length <= max
+    ? values.join(', ')
+    : `${values.slice(0, max).join(', ')} +${values.length - max} more`;
 }
 
 export function matchSummary(match: RuleMatch): string {
   const parts: string[] = [];
   if (match.hosts) parts.push(listText(match.hosts.map((h) => h.value)));
   if (match.ips) parts.push(listText(match.ips));
-  if (match.ports) parts.push(`port ${listText(match.ports.map((p) => (typeof p === 'number' ? String(p) : `${p.from}-${p.to}`)))}`);
+  if (match.ports)
+    parts.push(
+      `port ${listText(match.ports.map((p) => (typeof p === 'number' ? String(p) : `${p.from}-${p.to}`)))}`,
+    );
   return parts.length === 0 ? 'every site' : parts.join(' · ');
 }
 
@@ -53,7 +58,10 @@ export function Rules({ editor }: RulesProps) {
   const [editing, setEditing] = useState<Editing | null>(null);
   const [notice, setNotice] = useState('');
   const [error, setError] = useState<string | null>(null);
-  const [focusRequest, setFocusRequest] = useState<{ readonly ruleId: string; readonly focus: boolean } | null>(null);
+  const [focusRequest, setFocusRequest] = useState<{
+    readonly ruleId: string;
+    readonly focus: boolean;
+  } | null>(null);
   const listHeight = useListHeight();
 
   const routeNames = useMemo(() => new Map(config.routes.map((r) => [r.id, routeLabel(r)])), [config.routes]);
@@ -79,7 +87,6 @@ export function Rules({ editor }: RulesProps) {
           .toLowerCase(),
       ),
     // targetText only reads routeNames.
-    // biome-ignore lint/correctness/useExhaustiveDependencies: see above
     [rules, routeNames],
   );
   const indexById = useMemo(() => new Map(rules.map((r, i) => [r.id, i])), [rules]);
@@ -91,7 +98,13 @@ export function Rules({ editor }: RulesProps) {
       const rule = rules[i]!;
       if (filter === 'enabled' && !rule.enabled) continue;
       if (filter === 'disabled' && rule.enabled) continue;
-      if (filter !== 'all' && filter !== 'enabled' && filter !== 'disabled' && targetKey(rule.target) !== filter) continue;
+      if (
+        filter !== 'all' &&
+        filter !== 'enabled' &&
+        filter !== 'disabled' &&
+        targetKey(rule.target) !== filter
+      )
+        continue;
       if (needle !== '' && !haystacks[i]!.includes(needle)) continue;
       out.push(i);
     }
@@ -104,7 +117,7 @@ export function Rules({ editor }: RulesProps) {
     const full = indexById.get(focusRequest.ruleId);
     const index = full === undefined ? -1 : visible.indexOf(full);
     return index < 0 ? null : { index, focus: focusRequest.focus };
-    // biome-ignore lint/correctness/useExhaustiveDependencies: only a new request should move the list
+    // Only a new request should move the list.
   }, [focusRequest]);
 
   const save = async (next: Rule[]) => {
@@ -260,7 +273,11 @@ export function Rules({ editor }: RulesProps) {
         <select
           id="default-target"
           value={targetKey(config.defaultTarget)}
-          onChange={(e) => void editor.patch({ defaultTarget: targetFromKey(e.currentTarget.value) }).catch((x: unknown) => setError(`Not saved: ${errorMessage(x)}`))}
+          onChange={(e) =>
+            void editor
+              .patch({ defaultTarget: targetFromKey(e.currentTarget.value) })
+              .catch((x: unknown) => setError(`Not saved: ${errorMessage(x)}`))
+          }
         >
           <option value="direct">Direct</option>
           {config.routes.map((r) => (
@@ -323,7 +340,8 @@ export function Rules({ editor }: RulesProps) {
         {visible.length === rules.length
           ? `${rules.length.toLocaleString('en')} ${rules.length === 1 ? 'rule' : 'rules'}`
           : `${visible.length.toLocaleString('en')} of ${rules.length.toLocaleString('en')} rules`}
-        {rules.length > 0 && ' · ↑↓ to move between rules, Enter to edit, Space to enable or disable, Alt+↑↓ to reorder'}
+        {rules.length > 0 &&
+          ' · ↑↓ to move between rules, Enter to edit, Space to enable or disable, Alt+↑↓ to reorder'}
       </p>
       {rules.length === 0 ? (
         <p class="empty">No rules yet: every site goes the default way above.</p>

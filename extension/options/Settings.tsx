@@ -1,5 +1,5 @@
 /** @jsxRuntime automatic @jsxImportSource preact */
-import { useEffect, useState } from 'preact/hooks';
+import { useState } from 'preact/hooks';
 import type { BrowserSettings, UiState } from '../shared/ui-protocol.ts';
 import { type BackgroundClient, errorMessage } from '../ui/background-client.ts';
 import { describedBy, Field } from '../ui/Field.tsx';
@@ -57,7 +57,12 @@ export function Settings({ client, state, setState, editor, requestPermission }:
           {error}
         </p>
       )}
-      <ListenPort editor={editor} onSaved={() => setNotice('Saved the listen port.')} />
+      {/* Keyed by the saved port: a change made elsewhere (the CLI, another page) starts the field afresh. */}
+      <ListenPort
+        key={editor.config?.listen.port ?? 'none'}
+        editor={editor}
+        onSaved={() => setNotice('Saved the listen port.')}
+      />
 
       <fieldset class="choice">
         <legend>When the host is not running</legend>
@@ -84,7 +89,9 @@ export function Settings({ client, state, setState, editor, requestPermission }:
           />
           <span>
             Fall back: those sites go direct
-            <span class="hint">They keep working, but without the proxy: your address and traffic are visible.</span>
+            <span class="hint">
+              They keep working, but without the proxy: your address and traffic are visible.
+            </span>
           </span>
         </label>
       </fieldset>
@@ -142,11 +149,6 @@ function ListenPort({ editor, onSaved }: { readonly editor: ConfigEditor; readon
   const [value, setValue] = useState(current === undefined ? '' : String(current));
   const [errors, setErrors] = useState<string[]>([]);
   const [busy, setBusy] = useState(false);
-
-  // Follow changes made elsewhere (another page, the CLI) unless someone is typing here.
-  useEffect(() => {
-    if (current !== undefined) setValue(String(current));
-  }, [current]);
 
   const submit = async (event: Event) => {
     event.preventDefault();

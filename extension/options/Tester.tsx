@@ -52,9 +52,9 @@ export function Tester({ client, config }: TesterProps) {
   const runCheck = (r: RouteResult) => {
     if (!r.route) return;
     setCheck('Checking…');
-    client.host('check', { name: r.route.id, target: r.destination }).then(setCheck, (e: unknown) =>
-      setCheck(`Check failed: ${errorMessage(e)}`),
-    );
+    client
+      .host('check', { name: r.route.id, target: r.destination })
+      .then(setCheck, (e: unknown) => setCheck(`Check failed: ${errorMessage(e)}`));
   };
 
   const ruleIndex = result?.ruleId === undefined ? -1 : config.rules.findIndex((r) => r.id === result.ruleId);

@@ -1,6 +1,11 @@
 /** @jsxRuntime automatic @jsxImportSource preact */
 import { useEffect, useRef, useState } from 'preact/hooks';
-import { UPSTREAM_TYPES, type Upstream, type UpstreamType, upstreamSchema } from '../../shared/config/schema.ts';
+import {
+  UPSTREAM_TYPES,
+  type Upstream,
+  type UpstreamType,
+  upstreamSchema,
+} from '../../shared/config/schema.ts';
 import type { CheckResult, CredentialStoreInfo } from '../../shared/messages/protocol.ts';
 import type { UiState } from '../shared/ui-protocol.ts';
 import { type BackgroundClient, BackgroundError, errorMessage } from '../ui/background-client.ts';
@@ -156,8 +161,8 @@ export function Upstreams({ client, state, editor }: UpstreamsProps) {
                   <span class="confirm-inline">
                     {usedBy.length > 0 ? (
                       <span class="error">
-                        Used by {usedBy.map(routeLabel).join(', ')}: take it out of {usedBy.length === 1 ? 'that route' : 'those routes'}{' '}
-                        first.
+                        Used by {usedBy.map(routeLabel).join(', ')}: take it out of{' '}
+                        {usedBy.length === 1 ? 'that route' : 'those routes'} first.
                       </span>
                     ) : (
                       <button
@@ -216,9 +221,10 @@ export function passwordStatus(saved: boolean, store: CredentialStoreInfo | unde
   if (!saved) return 'No password saved.';
   if (!store) return "A password is saved in the host's credential store.";
   if (store.kind === 'keyring') return `A password is saved in your OS keyring (${store.description}).`;
+  // The host's description says which file and why; this says what that means.
   return (
-    `A password is saved in a file on this computer (${store.description}), not in an OS keyring: ` +
-    'none was available. Only your user account can read the file, but so can any program you run.'
+    `A password is saved in a file on this computer, not in an OS keyring: ${store.description}. ` +
+    'Only your user account can read the file, but so can any program you run.'
   );
 }
 
@@ -460,8 +466,8 @@ function UpstreamForm({ client, editor, store, original, onDone }: UpstreamFormP
             errors={errs('password')}
             hint={
               <>
-                {passwordStatus(saved, store)} This field only writes: a password typed here goes to the host's
-                credential store, and is never shown again or kept in the extension.
+                {passwordStatus(saved, store)} This field only writes: a password typed here goes to the
+                host's credential store, and is never shown again or kept in the extension.
               </>
             }
           >

@@ -33,7 +33,7 @@ export type ImportResult =
 
 function findPasswords(value: unknown, path: string, out: ConfigIssue[]): void {
   if (Array.isArray(value)) {
-    value.forEach((v, i) => findPasswords(v, `${path}[${i}]`, out));
+    for (let i = 0; i < value.length; i++) findPasswords(value[i], `${path}[${i}]`, out);
   } else if (isObject(value)) {
     for (const [key, v] of Object.entries(value)) {
       const at = path === '' ? key : `${path}.${key}`;
@@ -59,11 +59,19 @@ export function prepareImport(text: string, current: Config | undefined): Import
   } catch (error) {
     return {
       ok: false,
-      issues: [{ path: '(file)', message: `not valid JSON: ${error instanceof Error ? error.message : String(error)}` }],
+      issues: [
+        {
+          path: '(file)',
+          message: `not valid JSON: ${error instanceof Error ? error.message : String(error)}`,
+        },
+      ],
     };
   }
   if (!isObject(input)) {
-    return { ok: false, issues: [{ path: '(root)', message: 'the file must hold one JSON object: the configuration' }] };
+    return {
+      ok: false,
+      issues: [{ path: '(root)', message: 'the file must hold one JSON object: the configuration' }],
+    };
   }
   const passwords: ConfigIssue[] = [];
   findPasswords(input, '', passwords);

@@ -9,7 +9,8 @@ const root = document.getElementById('app');
 if (!root) throw new Error('options: #app is missing from index.html');
 
 const hash = location.hash.slice(1);
-const requestPermission = (permission: 'privacy') => browser.permissions.request({ permissions: [permission] });
+const requestPermission = (permission: 'privacy') =>
+  browser.permissions.request({ permissions: [permission] });
 
 render(
   <Options

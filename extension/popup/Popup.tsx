@@ -2,6 +2,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import type { UiState } from '../shared/ui-protocol.ts';
 import { type BackgroundClient, errorMessage } from '../ui/background-client.ts';
+import { HostError } from '../ui/HostError.tsx';
 import { HostMissing } from '../ui/HostMissing.tsx';
 import { ProblemList } from '../ui/ProblemList.tsx';
 import { StatusLine } from '../ui/StatusLine.tsx';
@@ -123,14 +124,7 @@ function Body({ client, state, setState, url }: BodyProps) {
       {state.host.state === 'host-missing' && (
         <HostMissing installCommand={state.installCommand} onRetry={reconnect} />
       )}
-      {state.host.state === 'host-error' && (
-        <div class="callout callout-bad">
-          <p>{state.host.error ?? 'The host stopped answering.'}</p>
-          <button type="button" class="button" onClick={reconnect}>
-            Reconnect
-          </button>
-        </div>
-      )}
+      {state.host.state === 'host-error' && <HostError error={state.host.error} onReconnect={reconnect} />}
       <ProblemList problems={general} />
       {url === null ? null : <SiteSection client={client} state={state} url={url} />}
     </>

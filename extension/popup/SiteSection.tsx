@@ -58,13 +58,18 @@ export function SiteSection({ client, state, url }: SiteSectionProps) {
         {host}
       </h2>
       {!state.enabled && <p class="muted">Switchyard is off: this site goes direct until you turn it on.</p>}
+      {!connected && (
+        <p class="muted">Which rule and route this site takes shows here once the host is connected.</p>
+      )}
       {infoError && (
         <p class="error" role="alert">
           Could not look up this site: {infoError}
         </p>
       )}
       {info?.route && <Decision route={info.route} state={state} />}
-      {connected && <SiteActions client={client} state={state} host={host} onAdded={() => setRefresh((n) => n + 1)} />}
+      {connected && (
+        <SiteActions client={client} state={state} host={host} onAdded={() => setRefresh((n) => n + 1)} />
+      )}
       <SiteErrors errors={info?.errors ?? []} problems={problems} />
     </section>
   );
@@ -72,7 +77,8 @@ export function SiteSection({ client, state, url }: SiteSectionProps) {
 
 function Decision({ route, state }: { readonly route: RouteResult; readonly state: UiState }) {
   const isDefault = route.ruleId === undefined && route.rule === 'default';
-  const ruleIndex = route.ruleId === undefined ? -1 : (state.config?.rules.findIndex((r) => r.id === route.ruleId) ?? -1);
+  const ruleIndex =
+    route.ruleId === undefined ? -1 : (state.config?.rules.findIndex((r) => r.id === route.ruleId) ?? -1);
   const fallback = route.onFirstHopDown;
   const firstHop = route.hops[0]?.name;
   return (
@@ -129,7 +135,10 @@ function SiteActions({ client, state, host, onAdded }: SiteActionsProps) {
     client.send({ type: 'site.addRule', host, target }).then(
       () => {
         setBusy(false);
-        setMessage({ text: `Added a rule: ${host} now goes ${targetLabel(target, state.config)}.`, bad: false });
+        setMessage({
+          text: `Added a rule: ${host} now goes ${targetLabel(target, state.config)}.`,
+          bad: false,
+        });
         onAdded();
       },
       (e: unknown) => {
@@ -161,7 +170,11 @@ function SiteActions({ client, state, host, onAdded }: SiteActionsProps) {
             <label for="site-route" class="sr-only">
               Route
             </label>
-            <select id="site-route" value={chosenRoute?.id} onChange={(e) => setChosen(e.currentTarget.value)}>
+            <select
+              id="site-route"
+              value={chosenRoute?.id}
+              onChange={(e) => setChosen(e.currentTarget.value)}
+            >
               {routes.map((route) => (
                 <option key={route.id} value={route.id}>
                   {routeLabel(route)}

@@ -10,6 +10,8 @@ const root = document.getElementById('app');
 if (!root) throw new Error('popup: #app is missing from index.html');
 
 // Started before the first render, alongside state.get, so neither waits for the other.
+// `index.html?url=<encoded URL>` describes that URL instead of the active tab: opened as a tab of
+// its own (end-to-end tests, debugging), the popup's active tab would be the popup itself.
 const tabUrl = activeTabUrl(location.search, async () => {
   const [tab] = await browser.tabs.query({ active: true, currentWindow: true });
   return tab?.url;
@@ -24,4 +26,7 @@ const openOptions = (tab?: string) => {
   window.close();
 };
 
-render(<Popup client={createBackgroundClient(browser.runtime)} tabUrl={tabUrl} openOptions={openOptions} />, root);
+render(
+  <Popup client={createBackgroundClient(browser.runtime)} tabUrl={tabUrl} openOptions={openOptions} />,
+  root,
+);

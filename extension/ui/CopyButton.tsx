@@ -31,7 +31,11 @@ export function CopyButton({ text, label = 'Copy' }: CopyButtonProps) {
         {label}
       </button>
       <span class="copy-result" role="status">
-        {result === 'copied' ? 'Copied' : result === 'failed' ? 'Could not copy: select the text and copy it' : ''}
+        {result === 'copied'
+          ? 'Copied'
+          : result === 'failed'
+            ? 'Could not copy: select the text and copy it'
+            : ''}
       </span>
     </span>
   );

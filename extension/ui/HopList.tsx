@@ -18,7 +18,6 @@ export function HopList({ hops, destination }: HopListProps) {
     <ol class="hops" aria-label="Hops, in order">
       {hops.map((hop, i) => (
         // Hops can repeat (a route may pass the same upstream twice): position is the identity.
-        // biome-ignore lint/suspicious/noArrayIndexKey: see above
         <li key={i} class="hop">
           {i > 0 && (
             <span class="hop-arrow" aria-hidden="true">

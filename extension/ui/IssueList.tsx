@@ -18,7 +18,7 @@ export function IssueList({ issues, title }: IssueListProps) {
       <p class="issues-title">{title}</p>
       <ul>
         {issues.map((issue, i) => (
-          // biome-ignore lint/suspicious/noArrayIndexKey: issues are a static list, and paths may repeat
+          // Issues are a static list, and paths may repeat: position is the identity.
           <li key={i}>
             <code class="issue-path">{issue.path}</code> <span class="issue-message">{issue.message}</span>
           </li>

@@ -17,7 +17,8 @@ const STATE_TEXT: Record<UiState['host']['state'], string> = {
 /** One line that says whether the host is there and what it is doing. */
 export function StatusLine({ host, enabled }: StatusLineProps) {
   const status = host.status;
-  const tone = host.state === 'connected' ? (enabled ? 'ok' : 'idle') : host.state === 'connecting' ? 'idle' : 'bad';
+  const tone =
+    host.state === 'connected' ? (enabled ? 'ok' : 'idle') : host.state === 'connecting' ? 'idle' : 'bad';
   return (
     <p class="status-line" data-tone={tone}>
       <span class="status-dot" aria-hidden="true" />
@@ -29,11 +30,11 @@ export function StatusLine({ host, enabled }: StatusLineProps) {
             {status.activeTunnels} {status.activeTunnels === 1 ? 'tunnel' : 'tunnels'}
           </span>
           <span class="status-item" title="Traffic of closed tunnels since the host started">
-            <span class="sr-only">traffic </span>↑ {formatBytes(status.bytesUp)} ↓ {formatBytes(status.bytesDown)}
+            <span class="sr-only">traffic </span>↑ {formatBytes(status.bytesUp)} ↓{' '}
+            {formatBytes(status.bytesDown)}
           </span>
         </>
       )}
-      {host.state === 'host-error' && host.error && <span class="status-item">{host.error}</span>}
     </p>
   );
 }

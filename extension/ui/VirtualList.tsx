@@ -80,7 +80,6 @@ export function VirtualList({
   useEffect(() => {
     if (focusIndex) moveTo(focusIndex.index, focusIndex.focus);
     // Only a new request moves the list; moveTo changes every render.
-    // biome-ignore lint/correctness/useExhaustiveDependencies: see above
   }, [focusIndex]);
 
   useLayoutEffect(() => {
@@ -133,17 +132,19 @@ export function VirtualList({
       ref={viewport}
       class={`vlist${className ? ` ${className}` : ''}`}
       style={{ height: `${height}px` }}
-      role="list"
-      aria-label={label}
       onScroll={(event) => setScrollTop((event.currentTarget as HTMLDivElement).scrollTop)}
-      onKeyDown={onKeyDown}
     >
-      <div class="vlist-spacer" style={{ height: `${count * rowHeight}px` }}>
+      {/* Keys bubble here from the focused row (or a control in it). */}
+      <ul
+        class="vlist-spacer"
+        aria-label={label}
+        style={{ height: `${count * rowHeight}px` }}
+        onKeyDown={onKeyDown}
+      >
         {indices.map((index) => (
-          <div
+          <li
             key={rowKey(index)}
             class="vlist-row"
-            role="listitem"
             aria-posinset={index + 1}
             aria-setsize={count}
             data-index={index}
@@ -153,9 +154,9 @@ export function VirtualList({
             onFocusIn={() => setActive(index)}
           >
             {renderRow(index, index === clampedActive)}
-          </div>
+          </li>
         ))}
-      </div>
+      </ul>
     </div>
   );
 }

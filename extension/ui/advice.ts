@@ -7,7 +7,7 @@ const CHECK_UPSTREAM = 'Use Check on it in Options → Upstreams.';
 export function adviceFor(event: TunnelEvent): string {
   const error = `${event.error ?? ''} ${event.result ?? ''}`.toLowerCase();
   if (event.kind === 'denied') {
-    return 'An access rule of the host refused this connection. Look at the access rules in the host\'s config (`switchyard doctor` shows which file).';
+    return "An access rule of the host refused this connection. Look at the access rules in the host's config (`switchyard doctor` shows which file).";
   }
   if (event.hop !== undefined) {
     const hop = `Hop ${event.hop} of ${event.via ?? 'the route'}`;

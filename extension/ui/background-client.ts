@@ -81,10 +81,16 @@ export function createBackgroundClient(runtime: RuntimeLike): BackgroundClient {
     try {
       reply = await runtime.sendMessage(request);
     } catch (error) {
-      throw new BackgroundError('UNAVAILABLE', `The extension's background did not answer: ${errorMessage(error)}`);
+      throw new BackgroundError(
+        'UNAVAILABLE',
+        `The extension's background did not answer: ${errorMessage(error)}`,
+      );
     }
     if (!isResponse(reply)) {
-      throw new BackgroundError('UNAVAILABLE', `The extension's background gave no answer to ${request.type}`);
+      throw new BackgroundError(
+        'UNAVAILABLE',
+        `The extension's background gave no answer to ${request.type}`,
+      );
     }
     if (!reply.ok) throw new BackgroundError(reply.error.code, reply.error.message, reply.error.issues);
     return reply.result as UiResultMap[R['type']];

@@ -81,7 +81,7 @@ let configFile: string;
 let extensionId: string;
 let popupPath: string;
 let optionsPath: string;
-let installed: InstalledHost;
+let install: () => InstalledHost;
 let upstream: SwitchyardProcess;
 let proxied: Site;
 let direct: Site;
@@ -229,7 +229,9 @@ before(async () => {
     XDG_DATA_HOME: join(tmp, 'data'),
     SWITCHYARD_CREDENTIAL_STORE: 'file',
   });
-  installed = installNativeHost({ hostScript, userDataDir, extensionId, env, scratchDir: join(tmp, 'bin') });
+  // Registered by the second test: the first one sees the browser without it.
+  install = () =>
+    installNativeHost({ hostScript, userDataDir, extensionId, env, scratchDir: join(tmp, 'bin') });
   // The fixture goes last: the extension installed last wins a setting both of them set.
   context = await launchChromium({ userDataDir, extensions: [extensionDir, FIXTURE_EXT], env });
   sw = await serviceWorkerOf(context, extensionId);
@@ -238,19 +240,41 @@ before(async () => {
 
 after(async () => {
   await context?.close().catch(() => undefined);
+  // The bridge-started service outlives the browser for its idle period: stop it, by PID, and
+  // only if that PID is still our service (not a process that got the number since).
   for (const pid of servicePids) {
+    let cmdline = '';
     try {
-      process.kill(pid, 'SIGTERM');
+      cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
     } catch {
-      // already gone
+      continue;
     }
+    if (cmdline.includes('switchyard.js') && cmdline.includes('--started-by-bridge'))
+      process.kill(pid, 'SIGTERM');
   }
   await Promise.allSettled([upstream?.stop(), proxied?.close(), direct?.close()]);
   if (tmp) rmSync(tmp, { recursive: true, force: true });
 });
 
-test('the background connects to the host registered in the profile', async (t) => {
+test('without the host registered, the badge and the popup say it is not installed', async () => {
+  const s = await waitState('host-missing', (x) => x.host.state === 'host-missing');
+  assert.equal(s.host.error, 'Specified native messaging host not found.');
+  assert.deepEqual(
+    s.problems.map((p) => p.kind),
+    ['host-missing'],
+  );
+  const bar = await toolbar();
+  assert.equal(bar.text, '!');
+  assert.match(bar.title, /Switchyard is off, but there is a problem: The Switchyard host is not installed/);
+  await openPopup(proxied.url());
+  await page.getByText(s.installCommand, { exact: false }).first().waitFor();
+});
+
+test('once registered, the background connects to the host (Reconnect, no waiting)', async (t) => {
+  const installed = install();
   t.diagnostic(`native host manifest ${installed.how}: ${installed.manifestPath}`);
+  // Chromium reads the manifest at every connectNative: no restart needed.
+  await ask(page, { type: 'host.reconnect' });
   const s = await waitState(
     'the host connected with its config',
     (x) => x.host.state === 'connected' && !!x.config,
@@ -442,6 +466,7 @@ test('the host stopped: the badge and the popup say so, and proxied sites fail c
   const saved = readFileSync(configFile, 'utf8');
   writeFileSync(configFile, 'this is not JSON\n', { mode: 0o600 });
   process.kill(pid, 'SIGKILL');
+  servicePids.delete(pid);
 
   const down = await waitState(
     'the service-down problem',
@@ -547,4 +572,23 @@ test('settings: the toolbar button can toggle, and WebRTC protection needs its p
     /PERMISSION_REQUIRED/,
   );
   assert.equal((await state()).settings.webrtcProtection, false);
+});
+
+test('an upstream that fails shows up from the host log, for the site it failed', async () => {
+  await upstream.stop();
+  const site = await context!.newPage();
+  await assert.rejects(site.goto(proxied.url('/upstream-down')));
+  await site.close();
+  const s = await waitState('upstream-failing', (x) => x.problems.some((p) => p.kind === 'upstream-failing'));
+  const problem = s.problems.find((p) => p.kind === 'upstream-failing')!;
+  assert.equal(problem.host, 'proxied.test');
+  assert.match(problem.message, /^route abroad \(exit\) is failing: hop 1 \(exit\)/);
+  const bar = await toolbar();
+  assert.equal(bar.text, '!');
+  assert.match(bar.title, /is failing/);
+  await openPopup(proxied.url('/'));
+  await page
+    .getByText(/route abroad \(exit\) is failing/)
+    .first()
+    .waitFor();
 });

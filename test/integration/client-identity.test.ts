@@ -1,11 +1,18 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, type ExecFileSyncOptions, execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, realpathSync } from 'node:fs';
+import { closeSync, existsSync, openSync, realpathSync } from 'node:fs';
 import { type AddressInfo, connect, createServer, type Server, type Socket } from 'node:net';
 import { userInfo } from 'node:os';
 import { after, before, describe, test } from 'node:test';
-import { lookupClientIdentity, type SocketEnd } from '../../native-host/src/policy/client-identity.ts';
+import {
+  clientIdentityStats,
+  type IdentityFailure,
+  isIdentityFailure,
+  lookupClientIdentity,
+  ownerCheckSupported,
+  type SocketEnd,
+} from '../../native-host/src/policy/client-identity.ts';
 
 const LINUX = process.platform === 'linux';
 const ROOT = process.getuid?.() === 0;
@@ -96,32 +103,113 @@ describe('lookupClientIdentity: this process', () => {
     assert.deepEqual(identity, { ...me, pid: process.pid, program });
   });
 
-  test('no such connection, or nonsense, gives undefined', async () => {
+  test('no such connection, or nonsense, gives a typed failure, not undefined', async () => {
     const listener = await listen('127.0.0.1');
     try {
+      const reads = clientIdentityStats().tableReads;
       const missing = await lookupClientIdentity(
         { host: '127.0.0.1', port: 1 },
         { host: '127.0.0.1', port: listener.port },
         { program: true },
       );
-      assert.equal(missing, undefined);
+      assert.ok(isIdentityFailure(missing), JSON.stringify(missing));
       assert.equal(
-        await lookupClientIdentity(
-          { host: 'example.com', port: 1 },
-          { host: '::1', port: 2 },
-          { program: false },
-        ),
-        undefined,
+        missing.reason,
+        `no socket from port 1 to port ${listener.port} in /proc/net/tcp or /proc/net/tcp6; the client may have closed`,
       );
-      assert.equal(
-        await lookupClientIdentity(
-          { host: '127.0.0.1', port: 1 },
-          { host: '::1', port: 2 },
-          { program: false },
-        ),
-        undefined,
+      assert.equal(missing.code, undefined);
+      // tcp, then tcp6 (an AF_INET6 socket dialling a mapped address), then both once more.
+      assert.equal(clientIdentityStats().tableReads - reads, 4);
+      const nonsense = await lookupClientIdentity(
+        { host: 'example.com', port: 1 },
+        { host: '::1', port: 2 },
+        { program: false },
       );
+      assert.deepEqual(nonsense, {
+        kind: 'failure',
+        reason: 'example.com and ::1 are not the two ends of one local TCP connection',
+      });
+      const mixed = await lookupClientIdentity(
+        { host: '127.0.0.1', port: 1 },
+        { host: '::1', port: 2 },
+        { program: false },
+      );
+      assert.ok(isIdentityFailure(mixed));
     } finally {
+      await listener.close();
+    }
+  });
+
+  test('ownerCheckSupported: yes on Linux', () => {
+    assert.equal(ownerCheckSupported(), LINUX);
+  });
+
+  test('when /proc/net/tcp cannot be opened (EMFILE), a failure that says so', async () => {
+    const listener = await listen('127.0.0.1');
+    const hogs: number[] = [];
+    try {
+      const accepted = listener.accept();
+      const client = connect({ host: '127.0.0.1', port: listener.port });
+      client.on('error', () => undefined);
+      const { client: clientEnd, local } = await accepted;
+      // Take every descriptor left, so that the lookup's open() of the table fails.
+      try {
+        for (;;) hogs.push(openSync('/dev/null', 'r'));
+      } catch (error) {
+        assert.equal((error as NodeJS.ErrnoException).code, 'EMFILE');
+      }
+      let identity: Awaited<ReturnType<typeof lookupClientIdentity>>;
+      try {
+        identity = await lookupClientIdentity(clientEnd, local, { program: false });
+      } finally {
+        for (const fd of hogs.splice(0)) closeSync(fd);
+      }
+      const expected: IdentityFailure = {
+        kind: 'failure',
+        reason: 'EMFILE reading /proc/net/tcp',
+        code: 'EMFILE',
+      };
+      assert.deepEqual(identity, expected);
+      // With descriptors back, the same client is identified.
+      const again = await lookupClientIdentity(clientEnd, local, { program: false });
+      assert.deepEqual(again, { uid: me.uid, userName: me.userName });
+      client.destroy();
+    } finally {
+      for (const fd of hogs) closeSync(fd);
+      await listener.close();
+    }
+  });
+
+  test('concurrent lookups share passes over the table, and each gets its own row', async () => {
+    const listener = await listen('127.0.0.1');
+    const clients: Socket[] = [];
+    try {
+      const ends: { client: SocketEnd; local: SocketEnd }[] = [];
+      for (let i = 0; i < 20; i++) {
+        const accepted = listener.accept();
+        const client = connect({ host: '127.0.0.1', port: listener.port });
+        client.on('error', () => undefined);
+        clients.push(client);
+        ends.push(await accepted);
+      }
+      const before = clientIdentityStats();
+      const identities = await Promise.all([
+        ...ends.map((e) => lookupClientIdentity(e.client, e.local, { program: false })),
+        // One that is not there: it must not hold up or confuse the others.
+        lookupClientIdentity(
+          { host: '127.0.0.1', port: 1 },
+          { host: '127.0.0.1', port: listener.port },
+          { program: false },
+        ),
+      ]);
+      const after = clientIdentityStats();
+      for (const identity of identities.slice(0, -1)) assert.deepEqual(identity, me);
+      assert.ok(isIdentityFailure(identities.at(-1)));
+      assert.equal(after.lookups - before.lookups, 21);
+      // One pass over tcp finds the 20; the missing one costs tcp6, tcp, tcp6 more.
+      assert.ok(after.tableReads - before.tableReads <= 4, `${after.tableReads - before.tableReads} reads`);
+    } finally {
+      for (const c of clients) c.destroy();
       await listener.close();
     }
   });

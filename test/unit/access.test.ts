@@ -11,7 +11,12 @@ import {
   compileAccess,
   needsResolution,
 } from '../../native-host/src/policy/access.ts';
-import type { ClientIdentity, lookupClientIdentity } from '../../native-host/src/policy/client-identity.ts';
+import type {
+  ClientIdentity,
+  IdentityFailure,
+  IdentityLookup,
+  lookupClientIdentity,
+} from '../../native-host/src/policy/client-identity.ts';
 import { addressOf } from '../../native-host/src/protocol/address.ts';
 import type { TunnelRequest } from '../../native-host/src/server/types.ts';
 
@@ -40,7 +45,7 @@ interface IdentityStub {
   readonly calls: { program: boolean }[];
 }
 
-function identityStub(identity: ClientIdentity | undefined): IdentityStub {
+function identityStub(identity: IdentityLookup): IdentityStub {
   const calls: { program: boolean }[] = [];
   return {
     calls,
@@ -562,7 +567,7 @@ describe('access: owner only', () => {
     assert.deepEqual(stub.calls, []);
   });
 
-  test('an unknown user is allowed, with a debug line', async () => {
+  test('where the platform cannot tell (the lookup answers undefined), allowed with a debug line', async () => {
     const debug: string[] = [];
     const verdict = await policy([], {
       localClients: 'owner',
@@ -572,6 +577,96 @@ describe('access: owner only', () => {
     assert.deepEqual(verdict, ALLOW);
     assert.equal(debug.length, 1);
     assert.match(debug[0]!, /cannot tell which local user/);
+  });
+
+  const emfile: IdentityFailure = { kind: 'failure', reason: 'EMFILE reading /proc/net/tcp', code: 'EMFILE' };
+  const unknownDeny = (why: string): AccessDeny => ({
+    kind: 'deny',
+    rule: 'builtin:owner-only',
+    reason: `could not determine which local user runs this client (${why}); refusing because localClients is "owner"`,
+  });
+
+  test('where Linux could not tell (a typed failure), refused: fail closed, no debug line', async () => {
+    const debug: string[] = [];
+    const stub = identityStub(emfile);
+    const verdict = await policy([], { localClients: 'owner', identity: stub, debug }).evaluate(request());
+    assert.deepEqual(verdict, unknownDeny('EMFILE reading /proc/net/tcp'));
+    assert.deepEqual(debug, []);
+    assert.deepEqual(stub.calls, [{ program: false }]);
+    const gone: IdentityFailure = {
+      kind: 'failure',
+      reason:
+        'no socket from port 50123 to port 1080 in /proc/net/tcp or /proc/net/tcp6; the client may have closed',
+    };
+    assert.deepEqual(
+      await policy([], { localClients: 'owner', identity: identityStub(gone) }).evaluate(
+        request({ client: '::1', local: '::1' }),
+      ),
+      unknownDeny(gone.reason),
+    );
+  });
+
+  test('a failure is refused whatever the rules allow: no localUsers rule can match an unknown user', async () => {
+    const p = policy(
+      [
+        { id: 'bob-ok', action: 'allow', localUsers: ['bob', 1000] },
+        { id: 'curl-ok', action: 'allow', programs: ['curl'] },
+        { id: 'all', action: 'allow' },
+      ],
+      { localClients: 'owner', identity: identityStub(emfile) },
+    );
+    assert.deepEqual(await p.evaluate(request()), unknownDeny('EMFILE reading /proc/net/tcp'));
+    // A name to resolve does not get as far as pending either.
+    assert.deepEqual(
+      await p.evaluate(request({ host: 'x.test' })),
+      unknownDeny('EMFILE reading /proc/net/tcp'),
+    );
+  });
+
+  test('an identity function that throws counts as a failure', async () => {
+    const p = compileAccess(
+      { access: [], localClients: 'owner', privateDestinations: 'allow' },
+      {
+        ownerUid: 1000,
+        listenIsLoopback: true,
+        identity: async () => {
+          throw new Error('EACCES reading /proc/net/tcp');
+        },
+      },
+    );
+    assert.deepEqual(await p.evaluate(request()), unknownDeny('EACCES reading /proc/net/tcp'));
+  });
+
+  test('a failure costs nothing where the owner check does not apply', async () => {
+    // Remote clients are never looked up.
+    const remote = policy([], {
+      localClients: 'owner',
+      identity: identityStub(emfile),
+      listenIsLoopback: false,
+    });
+    assert.deepEqual(
+      await remote.evaluate(request({ client: '192.168.1.7', local: '192.168.1.5', host: '1.1.1.1' })),
+      ALLOW,
+    );
+    // localClients "any": no owner check; localUsers and programs conditions match no one.
+    const any = policy(
+      [
+        { id: 'alice-only', action: 'allow', localUsers: ['alice'] },
+        { id: 'rest', action: 'deny' },
+      ],
+      { localClients: 'any', identity: identityStub(emfile) },
+    );
+    assert.equal(((await any.evaluate(request())) as AccessDeny).rule, 'rest');
+  });
+
+  test('a UDP association whose user cannot be told is refused, and so are its datagrams', async () => {
+    const p = policy([], { localClients: 'owner', identity: identityStub(emfile) });
+    const association: TunnelRequest = { ...request({ host: '0.0.0.0', port: 0 }), command: 'udp-associate' };
+    assert.deepEqual(await p.evaluate(association), unknownDeny('EMFILE reading /proc/net/tcp'));
+    assert.deepEqual(
+      await p.evaluateDatagram(association, addressOf('1.1.1.1', 53)),
+      unknownDeny('EMFILE reading /proc/net/tcp'),
+    );
   });
 
   test('remote clients are not local users; a local client on our own LAN address is', async () => {

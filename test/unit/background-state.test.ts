@@ -173,6 +173,26 @@ describe('background state machine', () => {
     );
   });
 
+  it('keeps showing a failure while it retries, and its first time', () => {
+    const missing = run([
+      { type: 'port.connecting', at: 1 },
+      { type: 'port.closed', error: HOST_NOT_FOUND, at: 2 },
+    ]);
+    const retrying = run(
+      [
+        { type: 'port.connecting', at: 3 },
+        { type: 'port.closed', error: HOST_NOT_FOUND, at: 4 },
+      ],
+      missing,
+    );
+    assert.equal(reduce(missing, { type: 'port.connecting', at: 3 }), missing);
+    assert.equal(uiStateOf(retrying).problems[0]!.at, 2);
+    assert.equal(
+      uiStateOf(reduce(retrying, { type: 'port.ready', hello: HELLO, at: 5 })).host.state,
+      'connected',
+    );
+  });
+
   it('tells a host that exited from one that is missing', () => {
     const ui = uiStateOf(
       reduce(connected(), { type: 'port.closed', error: 'Native host has exited.', at: 9 }),
@@ -196,6 +216,7 @@ describe('background state machine', () => {
     assert.equal(ui.host.error, 'could not start the switchyard service: it exited (2)');
     assert.deepEqual(kinds(ui), ['host-down']);
     assert.equal(ui.problems[0]!.at, 10);
+    assert.equal(ui.problems[0]!.message, 'The Switchyard service is not running.');
     assert.equal(ui.enabled, true, 'the toggle stays: fail-closed needs it');
     assert.equal(ui.host.status, undefined);
     const back = run([{ type: 'port.ready', hello: HELLO, at: 30 }], down);

@@ -136,15 +136,14 @@ const CHUNK = 64 * 1024;
  * as this one ends) those registered meanwhile.
  */
 class ProcTable {
-  private queued: Waiter[] = [];
-  private running = false;
+  readonly path: string;
   /** Characters in `local remote`: two `ADDR:PORT` and a space. */
   private readonly keyLength: number;
+  private queued: Waiter[] = [];
+  private running = false;
 
-  constructor(
-    readonly path: string,
-    addressBytes: number,
-  ) {
+  constructor(path: string, addressBytes: number) {
+    this.path = path;
     this.keyLength = 2 * (addressBytes * 2 + 5) + 1;
   }
 
@@ -168,8 +167,10 @@ class ProcTable {
   }
 
   private async pass(): Promise<void> {
-    let batch = new Map<string, Waiter[]>();
+    const batch = new Map<string, Waiter[]>();
+    let taken = false;
     const take = (): void => {
+      taken = true;
       for (const waiter of this.queued) {
         const same = batch.get(waiter.key);
         if (same === undefined) batch.set(waiter.key, [waiter]);
@@ -178,6 +179,7 @@ class ProcTable {
       this.queued = [];
     };
     stats.tableReads++;
+    let failed: { readonly error: unknown } | undefined;
     try {
       const file = await open(this.path, 'r');
       try {
@@ -186,21 +188,24 @@ class ProcTable {
         take();
         await this.scan(file, batch);
       } finally {
-        await file.close();
+        await file.close().catch(() => undefined);
       }
     } catch (error) {
-      take();
-      for (const waiters of batch.values()) for (const w of waiters) w.reject(error);
-      batch = new Map();
+      failed = { error };
+      // Those waiting when open() failed share its fate; those who came during a failed
+      // scan are left for the next pass.
+      if (!taken) take();
     }
-    for (const waiters of batch.values()) for (const w of waiters) w.resolve(undefined);
+    for (const waiters of batch.values()) {
+      for (const w of waiters) {
+        if (failed === undefined) w.resolve(undefined);
+        else w.reject(failed.error);
+      }
+    }
   }
 
   /** Reads the table, answering (and removing) each waiter whose row goes by. */
-  private async scan(
-    file: Awaited<ReturnType<typeof open>>,
-    batch: Map<string, Waiter[]>,
-  ): Promise<void> {
+  private async scan(file: Awaited<ReturnType<typeof open>>, batch: Map<string, Waiter[]>): Promise<void> {
     const buffer = Buffer.allocUnsafe(CHUNK);
     const keyLength = this.keyLength;
     let carry = '';
@@ -237,7 +242,8 @@ function parseRow(line: string): SocketRow | undefined {
   const uid = Number(fields[7]);
   const inode = fields[9];
   // TIME_WAIT rows of an earlier connection on the same ports carry inode 0 and no owner.
-  if (inode === undefined || inode === '0' || !/^\d+$/.test(inode) || !Number.isInteger(uid)) return undefined;
+  if (inode === undefined || inode === '0' || !/^\d+$/.test(inode) || !Number.isInteger(uid))
+    return undefined;
   return { uid, inode };
 }
 
@@ -262,11 +268,16 @@ function queries(client: IpAddress, clientPort: number, server: IpAddress, serve
       },
     ];
   }
-  return [{ table: TCP6, local: procEnd(client.bytes, clientPort), remote: procEnd(server.bytes, serverPort) }];
+  return [
+    { table: TCP6, local: procEnd(client.bytes, clientPort), remote: procEnd(server.bytes, serverPort) },
+  ];
 }
 
 class ReadFailure {
-  constructor(readonly failure: IdentityFailure) {}
+  readonly failure: IdentityFailure;
+  constructor(failure: IdentityFailure) {
+    this.failure = failure;
+  }
 }
 
 /** The client's socket row, or why it could not be had. */
@@ -287,7 +298,9 @@ async function findSocket(
       } catch (error) {
         const code = (error as NodeJS.ErrnoException).code;
         const reason = `${code ?? (error instanceof Error ? error.message : String(error))} reading ${table.path}`;
-        return new ReadFailure(code === undefined ? { kind: 'failure', reason } : { kind: 'failure', reason, code });
+        return new ReadFailure(
+          code === undefined ? { kind: 'failure', reason } : { kind: 'failure', reason, code },
+        );
       }
     }
   }
@@ -306,7 +319,9 @@ interface PasswdCache {
 
 let passwd: PasswdCache | undefined;
 /** The read in progress, so that a burst of lookups after /etc/passwd changed reads it once. */
-let passwdLoad: { readonly mtimeMs: number; readonly size: number; readonly names: Promise<PasswdCache> } | undefined;
+let passwdLoad:
+  | { readonly mtimeMs: number; readonly size: number; readonly names: Promise<PasswdCache> }
+  | undefined;
 
 async function loadPasswd(mtimeMs: number, size: number): Promise<PasswdCache> {
   const names = new Map<number, string>();

@@ -65,7 +65,12 @@ export function makeRules(count: number): Rule[] {
       enabled: i % 7 !== 0,
       name: `Rule ${i}`,
       match: { hosts: [{ type: 'domain', value: `*.site${i}.example` }] },
-      target: i % 3 === 0 ? { kind: 'route', routeId: 'corp' } : i % 3 === 1 ? { kind: 'direct' } : { kind: 'block' },
+      target:
+        i % 3 === 0
+          ? { kind: 'route', routeId: 'corp' }
+          : i % 3 === 1
+            ? { kind: 'direct' }
+            : { kind: 'block' },
     });
   }
   return rules;
@@ -125,7 +130,10 @@ export class FakeBackground implements BackgroundClient {
   };
 
   host = async <T extends RequestType>(type: T, params: ParamsOf<T>): Promise<ResultMap[T]> => {
-    const result = await this.send({ type: 'host.request', request: { type, params } as unknown as HostRequest });
+    const result = await this.send({
+      type: 'host.request',
+      request: { type, params } as unknown as HostRequest,
+    });
     return result as ResultMap[T];
   };
 

@@ -22,7 +22,9 @@ function withRules(rules: Rule[]): FakeBackground {
 }
 
 function rows(): HTMLElement[] {
-  return Array.from(screen.getByRole('list', { name: 'Rules' }).querySelectorAll<HTMLElement>('[role="listitem"]'));
+  return Array.from(
+    screen.getByRole('list', { name: 'Rules' }).querySelectorAll<HTMLElement>('li.vlist-row'),
+  );
 }
 
 function rowNames(): string[] {
@@ -45,9 +47,11 @@ describe('options: rules list', () => {
     assert.equal(first[0]?.getAttribute('aria-setsize'), '10000');
     assert.equal(rowNames()[0], 'Rule 0');
 
-    const list = screen.getByRole('list', { name: 'Rules' });
-    list.scrollTop = 5000 * RULE_ROW_HEIGHT;
-    fireEvent.scroll(list);
+    // The list scrolls inside its viewport, the list's parent.
+    const viewport = screen.getByRole('list', { name: 'Rules' }).parentElement;
+    assert.ok(viewport);
+    viewport.scrollTop = 5000 * RULE_ROW_HEIGHT;
+    fireEvent.scroll(viewport);
     await waitFor(() => assert.ok(rowNames().includes('Rule 5000')));
     const after = rows();
     assert.ok(after.length < 60, `${after.length} rows rendered after scrolling`);
@@ -72,7 +76,9 @@ describe('options: rules list', () => {
     // By target too: the filter select narrows to one kind.
     fireEvent.input(search, { target: { value: '' } });
     fireEvent.change(screen.getByLabelText('Show'), { target: { value: 'block' } });
-    await waitFor(() => assert.equal(rows()[0]?.getAttribute('aria-setsize'), String(Math.floor(10_000 / 3))));
+    await waitFor(() =>
+      assert.equal(rows()[0]?.getAttribute('aria-setsize'), String(Math.floor(10_000 / 3))),
+    );
     assert.equal(rowNames()[0], 'Rule 2');
   });
 
@@ -105,7 +111,12 @@ describe('options: rules list', () => {
     assert.deepEqual(fake.hostRequests('config.patch')[0], {
       patch: { rules: [rules[0]!, { ...rules[1]!, enabled: false }, rules[2]!] },
     });
-    await waitFor(() => assert.equal(screen.getByRole<HTMLInputElement>('checkbox', { name: 'Enabled: Rule 1' }).checked, false));
+    await waitFor(() =>
+      assert.equal(
+        screen.getByRole<HTMLInputElement>('checkbox', { name: 'Enabled: Rule 1' }).checked,
+        false,
+      ),
+    );
 
     // rule 0 starts disabled (makeRules disables every seventh).
     fireEvent.click(screen.getByRole('checkbox', { name: 'Enabled: Rule 0' }));
@@ -130,7 +141,10 @@ describe('options: rules list', () => {
     await waitFor(() => assert.equal(fake.hostRequests('config.patch').length, 2));
     assert.deepEqual(patchedRuleIds(fake, 1), ['r1', 'r2', 'r0']);
     await waitFor(() =>
-      assert.equal((document.activeElement as HTMLElement | null)?.querySelector('.rule-name')?.textContent, 'Rule 2'),
+      assert.equal(
+        (document.activeElement as HTMLElement | null)?.querySelector('.rule-name')?.textContent,
+        'Rule 2',
+      ),
     );
     assert.equal((document.activeElement as HTMLElement).getAttribute('aria-posinset'), '2');
   });
@@ -246,7 +260,10 @@ describe('options: tester', () => {
     assert.equal(rule.textContent, 'Rule 0 (rule 1)');
     assert.equal(document.querySelector('.tester-target')?.textContent, 'via route Chain');
     assert.deepEqual(
-      Array.from(screen.getByRole('list', { name: 'Hops, in order' }).querySelectorAll('.hop-name'), (el) => el.textContent),
+      Array.from(
+        screen.getByRole('list', { name: 'Hops, in order' }).querySelectorAll('.hop-name'),
+        (el) => el.textContent,
+      ),
       ['Office gateway', 'Abroad', 'intranet.corp.example:443'],
     );
     screen.getByText('goes direct');

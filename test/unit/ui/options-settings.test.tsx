@@ -11,7 +11,11 @@ import { FakeBackground, makeConfig, makeRules, makeState, UPSTREAMS } from './f
 
 afterEach(cleanup);
 
-function renderOptions(fake: FakeBackground, tab: TabId, requestPermission?: (p: 'privacy') => Promise<boolean>) {
+function renderOptions(
+  fake: FakeBackground,
+  tab: TabId,
+  requestPermission?: (p: 'privacy') => Promise<boolean>,
+) {
   render(<Options client={fake} initialTab={tab} requestPermission={requestPermission} />);
 }
 
@@ -42,7 +46,9 @@ describe('options: settings', () => {
   it('fail mode and toolbar click send settings.set with just that setting', async () => {
     const fake = new FakeBackground();
     renderOptions(fake, 'settings');
-    const fallBack = await screen.findByRole<HTMLInputElement>('radio', { name: /^Fall back: those sites go direct/ });
+    const fallBack = await screen.findByRole<HTMLInputElement>('radio', {
+      name: /^Fall back: those sites go direct/,
+    });
     assert.equal(screen.getByRole<HTMLInputElement>('radio', { name: /^Fail closed/ }).checked, true);
     fireEvent.click(fallBack);
     await waitFor(() => assert.equal(fake.requests('settings.set').length, 1));
@@ -66,14 +72,18 @@ describe('options: settings', () => {
     fireEvent.click(await screen.findByRole('checkbox', { name: /^Protect against WebRTC leaks/ }));
     await waitFor(() => assert.equal(fake.requests('settings.set').length, 1));
     assert.deepEqual(asked, ['privacy']);
-    assert.deepEqual(fake.requests('settings.set'), [{ type: 'settings.set', settings: { webrtcProtection: true } }]);
+    assert.deepEqual(fake.requests('settings.set'), [
+      { type: 'settings.set', settings: { webrtcProtection: true } },
+    ]);
   });
 
   it('WebRTC protection stays off when the permission is refused', async () => {
     const fake = new FakeBackground();
     renderOptions(fake, 'settings', async () => false);
     fireEvent.click(await screen.findByRole('checkbox', { name: /^Protect against WebRTC leaks/ }));
-    await screen.findByText('WebRTC protection needs the "privacy" permission, which was not granted: it stays off.');
+    await screen.findByText(
+      'WebRTC protection needs the "privacy" permission, which was not granted: it stays off.',
+    );
     assert.deepEqual(fake.requests('settings.set'), []);
   });
 });
@@ -118,7 +128,14 @@ describe('options: import and export', () => {
       listen: { port: 70000 },
       upstreams: [{ id: 'x', type: 'socks9', host: 'h', port: 1080 }],
       routes: [{ id: 'r', hops: ['nope'] }],
-      rules: [{ id: 'a', enabled: true, match: { hosts: [{ type: 'domain', value: 'example.com' }] }, target: { kind: 'direct' } }],
+      rules: [
+        {
+          id: 'a',
+          enabled: true,
+          match: { hosts: [{ type: 'domain', value: 'example.com' }] },
+          target: { kind: 'direct' },
+        },
+      ],
     };
     const schema = validateConfig({ ...file, users: [] });
     assert.equal(schema.ok, false);
@@ -132,7 +149,12 @@ describe('options: import and export', () => {
       ['listen.port', 'upstreams[0].type', 'rules[0].match.hosts[0]'],
     );
 
-    importText(JSON.stringify({ version: 1, upstreams: [{ id: 'x', type: 'socks5', host: 'h', port: 1, password: 'pw' }] }));
+    importText(
+      JSON.stringify({
+        version: 1,
+        upstreams: [{ id: 'x', type: 'socks5', host: 'h', port: 1, password: 'pw' }],
+      }),
+    );
     await waitFor(() => assert.equal(issueRows()[0]?.path, 'upstreams[0].password'));
     assert.deepEqual(issueRows(), [
       {
@@ -225,8 +247,23 @@ function logRows(): string[][] {
 
 describe('options: live log', () => {
   const LOG = [
-    event({ seq: 1, kind: 'opened', host: 'intranet.corp', rule: 'Corp sites', via: 'route Corp (Office gateway)' }),
-    event({ seq: 2, kind: 'closed', host: 'news.example', rule: 'default', result: 'done', up: 100, down: 2048, ms: 900 }),
+    event({
+      seq: 1,
+      kind: 'opened',
+      host: 'intranet.corp',
+      rule: 'Corp sites',
+      via: 'route Corp (Office gateway)',
+    }),
+    event({
+      seq: 2,
+      kind: 'closed',
+      host: 'news.example',
+      rule: 'default',
+      result: 'done',
+      up: 100,
+      down: 2048,
+      ms: 900,
+    }),
     event({
       seq: 3,
       kind: 'failed',
@@ -245,7 +282,13 @@ describe('options: live log', () => {
     renderOptions(fake, 'log');
     await waitFor(() => assert.equal(logRows().length, 3));
     assert.deepEqual(logRows(), [
-      ['failed', 'intranet.corp:443', 'Corp sites', 'route Corp (Office gateway)', 'hop 1 (Office gateway): connect ECONNREFUSED'],
+      [
+        'failed',
+        'intranet.corp:443',
+        'Corp sites',
+        'route Corp (Office gateway)',
+        'hop 1 (Office gateway): connect ECONNREFUSED',
+      ],
       ['closed', 'news.example:443', 'default', 'direct', 'done'],
       ['opened', 'intranet.corp:443', 'Corp sites', 'route Corp (Office gateway)', ''],
     ]);
@@ -265,7 +308,10 @@ describe('options: live log', () => {
     );
     screen.getByText('2 of 3 events');
 
-    fake.push({ type: 'log', events: [event({ seq: 4, kind: 'opened', host: 'intranet.corp', rule: 'Corp sites', via: 'direct' })] });
+    fake.push({
+      type: 'log',
+      events: [event({ seq: 4, kind: 'opened', host: 'intranet.corp', rule: 'Corp sites', via: 'direct' })],
+    });
     await waitFor(() => assert.equal(logRows().length, 3));
     assert.equal(logRows()[0]?.[1], 'intranet.corp:443');
     screen.getByText('3 of 4 events');

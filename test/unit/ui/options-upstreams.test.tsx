@@ -104,7 +104,10 @@ describe('options: upstreams', () => {
   it('removing an upstream sends config.patch without it and deletes its saved password', async () => {
     const spare: Upstream = { id: 'spare', name: 'Spare', type: 'socks5', host: 'spare.example', port: 1080 };
     const fake = new FakeBackground(
-      makeState({ config: makeConfig({ upstreams: [...UPSTREAMS, spare] }), passwordSaved: { gw: true, spare: true } }),
+      makeState({
+        config: makeConfig({ upstreams: [...UPSTREAMS, spare] }),
+        passwordSaved: { gw: true, spare: true },
+      }),
     );
     renderOptions(fake, 'upstreams');
     fireEvent.click(await screen.findByRole('button', { name: 'Remove Spare' }));
@@ -149,13 +152,16 @@ describe('options: upstreams', () => {
       makeState({
         host: {
           ...base.host,
-          hello: { ...HELLO, credentialStore: { kind: 'file', description: '/home/me/.config/switchyard/credentials' } },
+          hello: {
+            ...HELLO,
+            credentialStore: { kind: 'file', description: '/home/me/.config/switchyard/credentials' },
+          },
         },
       }),
     );
     renderOptions(fake, 'upstreams');
     await screen.findByText(
-      'A password is saved in a file on this computer (/home/me/.config/switchyard/credentials), not in an OS keyring: none was available. Only your user account can read the file, but so can any program you run.',
+      'A password is saved in a file on this computer, not in an OS keyring: /home/me/.config/switchyard/credentials. Only your user account can read the file, but so can any program you run.',
     );
   });
 
@@ -174,9 +180,7 @@ describe('options: upstreams', () => {
     fireEvent.click(await screen.findByRole('button', { name: 'Check Office gateway' }));
     const hops = await screen.findByRole('list', { name: 'Check results by hop' });
     assert.deepEqual(
-      Array.from(hops.querySelectorAll('li'), (li) =>
-        Array.from(li.children, (c) => c.textContent),
-      ),
+      Array.from(hops.querySelectorAll('li'), (li) => Array.from(li.children, (c) => c.textContent)),
       [
         ['1. Office gateway', 'ok', '35 ms'],
         ['2. Abroad', 'failed', '1.2 s', 'handshake timed out'],
@@ -199,7 +203,9 @@ describe('options: routes', () => {
       { patch: { routes: [ROUTES[0]!, { ...ROUTES[1]!, hops: ['abroad', 'gw'] }] } },
     ]);
     // Now last, its down button is disabled: focus goes to its up button.
-    await waitFor(() => assert.equal(document.activeElement?.getAttribute('aria-label'), 'Move Office gateway up in Chain'));
+    await waitFor(() =>
+      assert.equal(document.activeElement?.getAttribute('aria-label'), 'Move Office gateway up in Chain'),
+    );
 
     fireEvent.click(screen.getByRole('button', { name: 'Move Office gateway up in Chain' }));
     await waitFor(() => assert.equal(fake.hostRequests('config.patch').length, 2));
@@ -209,9 +215,12 @@ describe('options: routes', () => {
   it('the first-hop-down select sends config.patch with onFirstHopDown', async () => {
     const fake = new FakeBackground();
     renderOptions(fake, 'routes');
-    const select = await screen.findByLabelText<HTMLSelectElement>('When the first hop (Office gateway) is down', {
-      selector: '#route-corp-failover',
-    });
+    const select = await screen.findByLabelText<HTMLSelectElement>(
+      'When the first hop (Office gateway) is down',
+      {
+        selector: '#route-corp-failover',
+      },
+    );
     assert.deepEqual(
       Array.from(select.options, (o) => o.value),
       ['fail', 'direct', 'route:chain'],
@@ -239,7 +248,10 @@ describe('options: routes', () => {
     await waitFor(() => assert.equal(fake.hostRequests('config.patch').length, 1));
     assert.deepEqual(fake.hostRequests('config.patch')[0], {
       patch: {
-        routes: [...ROUTES, { id: 'via-abroad', name: 'Via abroad', hops: ['abroad'], onFirstHopDown: 'fail' }],
+        routes: [
+          ...ROUTES,
+          { id: 'via-abroad', name: 'Via abroad', hops: ['abroad'], onFirstHopDown: 'fail' },
+        ],
       },
     });
   });

@@ -125,12 +125,20 @@ describe('popup', () => {
     ]);
     // Nothing else wrote anything: the actions go through site.addRule alone.
     assert.deepEqual(fake.requests('host.request'), []);
-    assert.equal(screen.getByRole('status', { name: '' }).textContent, 'Added a rule: www.example.com now goes Block.');
+    assert.equal(
+      screen.getByRole('status', { name: '' }).textContent,
+      'Added a rule: www.example.com now goes Block.',
+    );
   });
 
   it('with more than three routes, the route is picked from a select', async () => {
     const base = makeState();
-    const routes = ['a', 'b', 'c', 'd'].map((id) => ({ id, name: `Route ${id}`, hops: ['gw'], onFirstHopDown: 'fail' as const }));
+    const routes = ['a', 'b', 'c', 'd'].map((id) => ({
+      id,
+      name: `Route ${id}`,
+      hops: ['gw'],
+      onFirstHopDown: 'fail' as const,
+    }));
     const fake = new FakeBackground(makeState({ config: { ...base.config!, routes } }));
     renderPopup(fake);
     const select = await screen.findByLabelText<HTMLSelectElement>('Route');
@@ -151,7 +159,10 @@ describe('popup', () => {
     );
     renderPopup(fake);
     await screen.findByRole('heading', { name: 'The Switchyard host is not installed' });
-    assert.equal(document.getElementById('install-command')?.textContent, 'npx switchyard install --browser chrome');
+    assert.equal(
+      document.getElementById('install-command')?.textContent,
+      'npx switchyard install --browser chrome',
+    );
     fireEvent.click(screen.getByRole('button', { name: 'Copy command' }));
     await screen.findByText('Copied');
     assert.deepEqual(written, ['npx switchyard install --browser chrome']);
@@ -160,6 +171,36 @@ describe('popup', () => {
     await waitFor(() => assert.equal(fake.requests('host.reconnect').length, 1));
     // Without a host there is nothing to add rules to.
     assert.equal(screen.queryByRole('button', { name: 'Always direct' }), null);
+  });
+
+  it('host not reachable: the host’s error once, global problems with advice, and Reconnect', async () => {
+    const fake = new FakeBackground(
+      makeState({
+        host: { state: 'host-error', error: 'the service exited (2): config.json is not valid JSON' },
+        config: undefined,
+        problems: [
+          {
+            kind: 'host-down',
+            message: 'The Switchyard service is not running.',
+            advice: 'Sites that go through the proxy are blocked until it is back (fail-closed).',
+            at: 1,
+          },
+        ],
+      }),
+    );
+    renderPopup(fake);
+    await screen.findByText('the service exited (2): config.json is not valid JSON');
+    assert.equal(screen.getAllByText(/config\.json is not valid JSON/).length, 1);
+    assert.equal(document.querySelector('.status-state')?.textContent, 'Host not reachable');
+    const problem = screen.getByText('The Switchyard service is not running.').closest('li');
+    assert.equal(
+      problem?.querySelector('.advice')?.textContent,
+      'Sites that go through the proxy are blocked until it is back (fail-closed).',
+    );
+    await screen.findByText('Which rule and route this site takes shows here once the host is connected.');
+    assert.deepEqual(fake.requests('site.info'), []);
+    fireEvent.click(screen.getByRole('button', { name: 'Reconnect' }));
+    await waitFor(() => assert.equal(fake.requests('host.reconnect').length, 1));
   });
 
   it('recent errors for the site are listed newest first, each with what to do', async () => {
@@ -179,7 +220,13 @@ describe('popup', () => {
       error: 'hop 1 (Office gateway): connect ECONNREFUSED 10.0.0.1:1080',
       hop: 1,
     };
-    const denied: TunnelEvent = { ...refused, seq: 9, kind: 'denied', error: 'access rule deny-all denies it', hop: undefined };
+    const denied: TunnelEvent = {
+      ...refused,
+      seq: 9,
+      kind: 'denied',
+      error: 'access rule deny-all denies it',
+      hop: undefined,
+    };
     const fake = new FakeBackground(
       makeState({
         problems: [
@@ -194,9 +241,16 @@ describe('popup', () => {
         ],
       }),
     );
-    fake.siteInfo = (url) => ({ url, host: 'www.example.com', route: CHAIN_ROUTE, errors: [refused, denied] });
+    fake.siteInfo = (url) => ({
+      url,
+      host: 'www.example.com',
+      route: CHAIN_ROUTE,
+      errors: [refused, denied],
+    });
     renderPopup(fake);
-    const section = (await screen.findByRole('heading', { name: 'Recent errors for this site' })).closest('section');
+    const section = (await screen.findByRole('heading', { name: 'Recent errors for this site' })).closest(
+      'section',
+    );
     assert.ok(section);
     await waitFor(() => assert.equal(section.querySelectorAll('li').length, 3));
     const items = Array.from(section.querySelectorAll('li'), (li) => ({
@@ -211,7 +265,10 @@ describe('popup', () => {
         advice: adviceFor(refused),
       },
     ]);
-    assert.match(adviceFor(refused), /^Hop 1 of route Chain \(Office gateway > Abroad\) could not be reached/);
+    assert.match(
+      adviceFor(refused),
+      /^Hop 1 of route Chain \(Office gateway > Abroad\) could not be reached/,
+    );
     assert.match(adviceFor(denied), /access rule/);
   });
 
@@ -239,7 +296,10 @@ describe('popup tab URL', () => {
       asked++;
       return 'chrome-extension://id/extension/popup/index.html';
     };
-    assert.equal(await activeTabUrl('?url=https%3A%2F%2Fintranet.corp%2Fx', query), 'https://intranet.corp/x');
+    assert.equal(
+      await activeTabUrl('?url=https%3A%2F%2Fintranet.corp%2Fx', query),
+      'https://intranet.corp/x',
+    );
     assert.equal(asked, 0);
     assert.equal(await activeTabUrl('', query), 'chrome-extension://id/extension/popup/index.html');
     assert.equal(await activeTabUrl('', async () => Promise.reject(new Error('no tabs'))), undefined);
