@@ -13,7 +13,9 @@ class FakePort implements PortLike {
   readonly messageListeners: ((message: unknown) => void)[] = [];
   readonly disconnectListeners: (() => void)[] = [];
   disconnected = false;
-  readonly onMessage = { addListener: (cb: (message: unknown) => void) => void this.messageListeners.push(cb) };
+  readonly onMessage = {
+    addListener: (cb: (message: unknown) => void) => void this.messageListeners.push(cb),
+  };
   readonly onDisconnect = { addListener: (cb: () => void) => void this.disconnectListeners.push(cb) };
   postMessage(): void {}
   disconnect(): void {
@@ -65,7 +67,10 @@ describe('background client', () => {
   it('turns { ok: false } into a BackgroundError with the code and per-field issues', async () => {
     const runtime = new FakeRuntime();
     const issues = [{ path: 'listen.port', message: 'Too big' }];
-    runtime.reply = async () => ({ ok: false, error: { code: 'INVALID_CONFIG', message: 'bad config', issues } });
+    runtime.reply = async () => ({
+      ok: false,
+      error: { code: 'INVALID_CONFIG', message: 'bad config', issues },
+    });
     const client = createBackgroundClient(runtime);
     await assert.rejects(client.host('config.patch', { patch: {} }), (error: unknown) => {
       assert.ok(error instanceof BackgroundError);
