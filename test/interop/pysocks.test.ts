@@ -211,7 +211,9 @@ describe('PySocks through the host without inbound users', () => {
   }, async () => {
     const r = await pythonJson(TCP_CLIENT, ['socks4', host.port, 'localhost', echo.port, '1', '', '']);
     assertBoundIsOutbound(r, peerPorts);
-    await host.waitForLog(new RegExp(`proto=socks4a cmd=connect dest=localhost:${echo.port} rule=default via=direct `));
+    await host.waitForLog(
+      new RegExp(`proto=socks4a cmd=connect dest=localhost:${echo.port} rule=default via=direct `),
+    );
   });
 
   test('SOCKS5 (rdns=True) CONNECT to localhost: 200 KiB echoed exactly', {
@@ -219,7 +221,9 @@ describe('PySocks through the host without inbound users', () => {
   }, async () => {
     const r = await pythonJson(TCP_CLIENT, ['socks5', host.port, 'localhost', echo.port, '1', '', '']);
     assertBoundIsOutbound(r, peerPorts);
-    await host.waitForLog(new RegExp(`proto=socks5 cmd=connect dest=localhost:${echo.port} rule=default via=direct `));
+    await host.waitForLog(
+      new RegExp(`proto=socks5 cmd=connect dest=localhost:${echo.port} rule=default via=direct `),
+    );
   });
 
   test('SOCKS5 UDP ASSOCIATE (rdns=False): three datagrams echoed from 127.0.0.1:ECHO', {

@@ -128,7 +128,9 @@ describe('socks (npm) CONNECT through the host', () => {
       timeout: 5_000,
     });
     assert.deepEqual(await echoRoundTrip(socket), PAYLOAD);
-    await host.waitForLog(new RegExp(`proto=socks4a cmd=connect dest=localhost:${echo.port} rule=default via=direct `));
+    await host.waitForLog(
+      new RegExp(`proto=socks4a cmd=connect dest=localhost:${echo.port} rule=default via=direct `),
+    );
   });
 
   for (const destHost of ['127.0.0.1', 'localhost'] as const) {
@@ -146,7 +148,9 @@ describe('socks (npm) CONNECT through the host', () => {
       assert.equal(remoteHost?.host, '127.0.0.1');
       assert.ok(peerPorts.includes(remoteHost?.port), `BND.PORT ${remoteHost?.port} is not an echo peer`);
       await host.waitForLog(
-        new RegExp(`proto=socks5 cmd=connect dest=${escapeRe(destHost)}:${echo.port} rule=default via=direct `),
+        new RegExp(
+          `proto=socks5 cmd=connect dest=${escapeRe(destHost)}:${echo.port} rule=default via=direct `,
+        ),
       );
     });
   }
@@ -163,7 +167,9 @@ describe('socks (npm) CONNECT through the host', () => {
       assert.deepEqual(await echoRoundTrip(socket), PAYLOAD);
       // BND.ADDR is the outbound socket's IPv6 source; the library spells it out in full.
       assert.equal(remoteHost?.host, '0000:0000:0000:0000:0000:0000:0000:0001');
-      await host.waitForLog(new RegExp(`proto=socks5 cmd=connect dest=\\[::1\\]:${echo6.port} rule=default via=direct `));
+      await host.waitForLog(
+        new RegExp(`proto=socks5 cmd=connect dest=\\[::1\\]:${echo6.port} rule=default via=direct `),
+      );
     } finally {
       await echo6.close();
     }
