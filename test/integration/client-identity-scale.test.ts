@@ -2,7 +2,8 @@
  * The client-identity lookup with thousands of loopback connections open. Every connection adds
  * two rows to /proc/net/tcp; reading the table once per lookup made N concurrent lookups cost
  * O(N) table reads of O(N) rows each (measured before the shared reader: 500 concurrent lookups
- * with 2,000 connections held took 4.6 to 7.9 s and 6.8 to 7.1 s of CPU on a 2-core box).
+ * with 2,000 connections held took 4.6 to 8.5 s, 5.5 to 7.1 s of CPU, on a shared 2-core box;
+ * after it, 70 to 250 ms and one table read).
  * Lookups now share passes over the table, so the robust measure here is the number of table
  * reads against the number of lookups; the time bounds are loose because the box is shared.
  *

@@ -219,7 +219,7 @@ describe('per-datagram access control', () => {
     assert.ok(denied.some((l) => l.includes('dest=far.test:') && l.includes('far.test (127.0.0.2)')));
     a.control.destroy();
     const line = await waitForLog(s, 'udp association closed', `relay=127.0.0.1:${a.port} `);
-    assert.match(line, / dgrams_up=2 up=11 dgrams_down=2 down=11 dropped=6 errors=0 dests=2 /);
+    assert.match(line, / dgrams_up=2 up=11 dgrams_down=2 down=11 dropped=6 denied=6 errors=0 dests=2 /);
   });
 
   test('direct exit: a name with a denied and an allowed address goes to the allowed one only', async () => {

@@ -407,7 +407,7 @@ describe('SOCKS5 UDP ASSOCIATE', () => {
     a.control.destroy();
     const line = await waitForLog(socks, 'udp association closed', `relay=127.0.0.1:${a.port} `);
     assert.match(line, / cmd=udp-associate /);
-    assert.match(line, / dgrams_up=2 up=10 dgrams_down=2 down=10 dropped=1 errors=0 dests=1 ms=\d+/);
+    assert.match(line, / dgrams_up=2 up=10 dgrams_down=2 down=10 dropped=1 denied=0 errors=0 dests=1 ms=\d+/);
     assert.equal(socks.logs.filter((l) => l.includes(`relay=127.0.0.1:${a.port} `)).length, 1);
   });
 
