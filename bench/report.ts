@@ -5,6 +5,7 @@
  */
 import type { RulesBenchResult } from '../scripts/bench-rules.ts';
 import type { ContenderId } from './contenders.ts';
+import type { PacBenchResult } from './pac.ts';
 
 export type MetricId =
   | 'bulk-up-1'
@@ -52,6 +53,7 @@ export interface BenchResults {
   /** TIME_WAIT sockets on the machine when each Switchyard rate run started. */
   readonly timeWait: readonly number[];
   readonly rules: RulesBenchResult;
+  readonly pac: PacBenchResult | { readonly error: string };
 }
 
 export function median(values: readonly number[]): number {
@@ -176,12 +178,18 @@ export function formatReport(results: BenchResults, command: string): string {
   };
   const held = mem.switchyard?.held ?? 0;
   rows.push({
-    figure: `Memory per held tunnel (${fmt(held)} open)`,
+    figure: `Memory per held tunnel, ${fmt(held)} open (PSS growth over idle ÷ tunnels)`,
     cells: memCells(
       (m) => `${fmt(m.perConnBytes / 1000, 1)} KB${m.error ? ` (only ${m.held}: ${m.error})` : ''}`,
     ),
     target: '≤ 13 KB',
     met: verdict(mem.switchyard ? mem.switchyard.perConnBytes <= 13_000 : undefined),
+  });
+  rows.push({
+    figure: 'Memory per tunnel, second half only (marginal cost)',
+    cells: memCells((m) => `${fmt(m.marginalBytes / 1000, 1)} KB`),
+    target: '',
+    met: '',
   });
   rows.push({
     figure: 'Idle RSS',
@@ -231,7 +239,10 @@ export function formatReport(results: BenchResults, command: string): string {
     '',
     `Rule matching, ${fmt(results.rules.rules)} rules: ${fmt(results.rules.decisionsPerSecond)} decisions/s ` +
       `(${fmt(results.rules.nsPerDecision)} ns each), compiled in ${fmt(results.rules.compileMs, 1)} ms.`,
-    'PAC generation: n/a (PAC generator not built yet).',
+    'error' in results.pac
+      ? `PAC generation: failed (${results.pac.error}).`
+      : `PAC generation, ${fmt(results.pac.rules)} rules: ${fmt(results.pac.ms, 1)} ms ` +
+        `(median of ${results.pac.runs}), ${fmt(results.pac.bytes / 1000)} KB of script.`,
     `TIME_WAIT sockets on the machine during the Switchyard rate runs (median): ${fmt(median(results.timeWait))}.`,
   ];
   return out.join('\n');

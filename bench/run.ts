@@ -29,6 +29,7 @@ import {
   runClient,
   startTarget,
 } from './loadgen.ts';
+import { benchPac } from './pac.ts';
 import { cpuSeconds, pssKb, raiseFdLimit, rssKb } from './proc.ts';
 import type { BenchResults, MemoryFigure, MetricId, Series } from './report.ts';
 
@@ -259,8 +260,14 @@ export async function runBench(
     }
 
     // In-process and CPU-bound: run alone, after the servers have gone quiet.
-    log('rule matching (10,000 rules)');
+    log('rule matching and PAC generation (10,000 rules)');
     const rules = await benchRules();
+    let pac: BenchResults['pac'];
+    try {
+      pac = benchPac();
+    } catch (error) {
+      pac = { error: error instanceof Error ? error.message : String(error) };
+    }
 
     return {
       machine: { ...machine(), compiler: lg.compiler, fdLimit: fd.soft },
@@ -271,6 +278,7 @@ export async function runBench(
       memory,
       timeWait,
       rules,
+      pac,
     };
   } finally {
     await cleanup();

@@ -18,10 +18,11 @@ import {
   type NativePort,
   isUnreachable,
 } from './host-connection.ts';
+import { type ProxyInfo, type RequestDetails, RequestRouting } from './firefox-routing.ts';
 import { applyIcon } from './icon.ts';
 import {
+  type ApplyOutcome,
   type ProxyErrorDetails,
-  type ProxyPlan,
   ProxySetting,
   type SettingApi,
   levelOf,
@@ -36,6 +37,8 @@ export const TOGGLE_COMMAND = 'toggle-proxy';
 export const OPEN_POPUP_MENU_ID = 'switchyard-open-popup';
 const LOG_KEEP = 1000;
 const SITE_ERRORS_KEEP = 20;
+/** How long a request that woke the background waits for the host's rules (Firefox). */
+const RULES_WAIT_MS = 3000;
 
 /** A failure a page should see with its code (UiError). */
 export class UiRequestError extends Error {
@@ -63,7 +66,10 @@ export class Background {
   private iconKey = '';
   private restored = false;
   private readonly host: HostConnection;
-  private readonly proxy: ProxySetting;
+  /** Chrome: the proxy setting, a PAC script. */
+  private readonly proxy: ProxySetting | undefined;
+  /** Firefox: the answers to proxy.onRequest. */
+  private readonly routing: RequestRouting | undefined;
   private readonly store: RememberedStore;
   private readonly uiPorts = new Set<Runtime.Port>();
   private log: TunnelEvent[] = [];
@@ -72,13 +78,23 @@ export class Background {
   private startResolve: () => void = () => undefined;
   private readonly waiters = new Set<() => void>();
 
-  constructor() {
-    this.proxy = new ProxySetting(browser.proxy.settings as unknown as SettingApi);
+  /**
+   * `routeRequests`: Firefox, where proxy.onRequest routes each request and the proxy setting
+   * (which there needs private-window access to change) is never touched.
+   */
+  constructor(options: { readonly routeRequests: boolean }) {
+    this.proxy = options.routeRequests
+      ? undefined
+      : new ProxySetting(browser.proxy.settings as unknown as SettingApi);
+    this.routing = options.routeRequests ? new RequestRouting() : undefined;
     this.store = new RememberedStore(browser.storage.local as unknown as StorageArea);
     this.host = new HostConnection({
       connect: () => browser.runtime.connectNative(NATIVE_HOST_NAME) as unknown as NativePort,
       lastError: () => browser.runtime.lastError?.message,
-      hello: { client: 'chrome', extensionVersion: browser.runtime.getManifest().version },
+      hello: {
+        client: options.routeRequests ? 'firefox' : 'chrome',
+        extensionVersion: browser.runtime.getManifest().version,
+      },
       onChange: (event) => this.onConnection(event),
     });
     this.started = new Promise((resolve) => {
@@ -91,7 +107,7 @@ export class Background {
     const remembered = await loadRemembered(browser.storage.local as unknown as StorageArea);
     this.restored = true;
     this.dispatch({ type: 'restored', remembered });
-    this.dispatch({ type: 'proxy.control', level: await this.proxy.level(), at: Date.now() });
+    if (this.proxy) this.dispatch({ type: 'proxy.control', level: await this.proxy.level(), at: Date.now() });
     this.host.start();
     this.startResolve();
     await Promise.allSettled([this.applyToolbar(), this.applyWebrtcSetting(false)]);
@@ -150,11 +166,14 @@ export class Background {
     ];
     if (inputs.length === this.planInputs.length && inputs.every((v, i) => v === this.planInputs[i])) return;
     this.planInputs = inputs;
-    void this.applyPlan(proxyPlan(s));
+    void this.applyProxy();
   }
 
-  private async applyPlan(plan: ProxyPlan, force = false): Promise<void> {
-    const outcome = await this.proxy.apply(plan, force);
+  private async applyProxy(force = false): Promise<void> {
+    // Firefox's plan is in force before anything awaits: the next request already uses it.
+    const outcome: ApplyOutcome = this.routing
+      ? this.routing.apply(this.state)
+      : await (this.proxy?.apply(proxyPlan(this.state), force) ?? { kind: 'unchanged' });
     if (outcome.kind === 'failed')
       this.dispatch({ type: 'pac.failed', message: outcome.message, at: Date.now() });
     else if (outcome.kind === 'applied') {
@@ -396,8 +415,27 @@ export class Background {
     this.dispatch({ type: 'proxy.control', level: levelOf(levelOfControl), at: Date.now() });
     // Another extension let go of the setting: ours may need setting again.
     if (levelOf(levelOfControl) === 'controllable_by_this_extension' && this.state.enabled) {
-      void this.applyPlan(proxyPlan(this.state), true);
+      void this.applyProxy(true);
     }
+  }
+
+  /**
+   * Firefox's proxy.onRequest. A request can be what wakes the event page: it waits for
+   * storage, and while the host is being reached, a little for its rules (a container rule
+   * the host cannot apply must not be missed); then the plan in force answers.
+   */
+  async proxyForRequest(details: RequestDetails): Promise<readonly ProxyInfo[] | undefined> {
+    await this.ready();
+    const deadline = Date.now() + RULES_WAIT_MS;
+    while (
+      this.state.enabled &&
+      this.state.config === undefined &&
+      this.state.port === 'connecting' &&
+      Date.now() < deadline
+    ) {
+      await this.changed(deadline - Date.now());
+    }
+    return this.routing?.proxyFor(details);
   }
 
   async onToolbarClicked(): Promise<void> {

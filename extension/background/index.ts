@@ -1,20 +1,41 @@
 /**
- * The service worker's entry. Every listener is added here, synchronously at the top level:
- * an MV3 worker woken by an event only receives it if its listener was registered during that
- * start. The listeners hand over to the one Background, which waits for its own start (reading
- * storage) where it needs to.
+ * The background's entry: Chrome's service worker, Firefox's event page. Every listener is
+ * added here, synchronously at the top level: a background woken by an event only receives it
+ * if its listener was registered during that start. The listeners hand over to the one
+ * Background, which waits for its own start (reading storage) where it needs to.
  */
 import browser, { type Events, type Runtime } from 'webextension-polyfill';
 import { Background } from './controller.ts';
 import { handleConnect, handleMessage, type PageOrigin } from './page-api.ts';
+import type { ProxyInfo, RequestDetails } from './firefox-routing.ts';
 import type { ProxyErrorDetails } from './proxy-control.ts';
 import type { UiState } from '../shared/ui-protocol.ts';
 
-const background = new Background();
+// Firefox's proxy.onRequest, which the polyfill's types do not describe with a filter.
+interface RequestEvent {
+  addListener(
+    listener: (details: RequestDetails) => Promise<readonly ProxyInfo[] | undefined>,
+    filter: { urls: string[] },
+  ): void;
+}
+const onRequest = (browser.proxy as unknown as { onRequest?: RequestEvent }).onRequest;
+
+const background = new Background({ routeRequests: onRequest !== undefined });
 const origin: PageOrigin = { id: browser.runtime.id, base: browser.runtime.getURL('') };
 
-browser.runtime.onInstalled.addListener(({ reason, previousVersion }) => {
-  console.info('Switchyard installed:', reason, previousVersion ?? '');
+if (onRequest !== undefined) {
+  // Every URL: with no answer from us a request would take the browser's own proxy settings.
+  onRequest.addListener((details) => background.proxyForRequest(details), { urls: ['<all_urls>'] });
+}
+
+browser.runtime.onInstalled.addListener((details) => {
+  console.info('Switchyard installed:', details.reason, details.previousVersion ?? '');
+  // Firefox, temporary add-ons only (about:debugging, web-ext, the end-to-end tests): WebDriver
+  // BiDi cannot open moz-extension:// pages, so the extension opens its popup page itself.
+  if ((details as { temporary?: boolean }).temporary === true && details.reason === 'install') {
+    const popup = browser.runtime.getManifest().action?.default_popup;
+    if (popup) void browser.tabs.create({ url: browser.runtime.getURL(popup) }).catch(() => undefined);
+  }
 });
 
 browser.runtime.onMessage.addListener((message: unknown, sender: Runtime.MessageSender) =>
@@ -52,9 +73,12 @@ const proxyEvents = browser.proxy as unknown as {
 };
 (proxyEvents.onProxyError ?? proxyEvents.onError)?.addListener((details) => background.onProxyError(details));
 
-browser.proxy.settings.onChange.addListener((details) =>
-  background.onProxySettingChange(details.levelOfControl),
-);
+// Chrome only: Firefox's setting has no onChange, and it is not what routes there anyway.
+if (onRequest === undefined) {
+  browser.proxy.settings.onChange.addListener((details) =>
+    background.onProxySettingChange(details.levelOfControl),
+  );
+}
 
 // For the end-to-end tests: what the keyboard shortcut does, and the state a page would get.
 // Nothing here that a page of ours cannot already do.

@@ -307,7 +307,7 @@ function UpstreamForm({ client, editor, store, original, onDone }: UpstreamFormP
       add('username', 'A password needs a username.');
     }
     const candidate: Record<string, unknown> = {
-      // Fields this form does not edit (timeouts, passwordEnv) stay as they were.
+      // Fields this form does not edit (the timeouts) stay as they were.
       ...original,
       id: draft.id,
       type: draft.type,

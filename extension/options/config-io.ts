@@ -3,7 +3,7 @@
 import { type Config, type ConfigIssue, validateConfig } from '../../shared/config/schema.ts';
 import { validateRules } from '../../shared/rules/validate.ts';
 
-/** Any key that names a password (password, passwordHash, passwordEnv) stays out of exports. */
+/** Any key that names a password (password, passwordHash) stays out of exports. */
 const SECRET_KEY = /password/i;
 
 function isObject(value: unknown): value is Record<string, unknown> {
@@ -49,8 +49,8 @@ function findPasswords(value: unknown, path: string, out: ConfigIssue[]): void {
 }
 
 /**
- * Parses and validates a file's text. What an export leaves out (inbound users, passwordEnv
- * references) is kept from the current config, so a round trip changes nothing else.
+ * Parses and validates a file's text. What an export leaves out (inbound users) is kept from
+ * the current config, so a round trip changes nothing else.
  */
 export function prepareImport(text: string, current: Config | undefined): ImportResult {
   let input: unknown;
@@ -76,16 +76,7 @@ export function prepareImport(text: string, current: Config | undefined): Import
   const passwords: ConfigIssue[] = [];
   findPasswords(input, '', passwords);
   const merged: Record<string, unknown> = { ...input };
-  if (current) {
-    if (merged.users === undefined) merged.users = current.users;
-    if (Array.isArray(merged.upstreams)) {
-      merged.upstreams = merged.upstreams.map((u: unknown) => {
-        if (!isObject(u) || u.passwordEnv !== undefined) return u;
-        const before = current.upstreams.find((c) => c.id === u.id);
-        return before?.passwordEnv === undefined ? u : { ...u, passwordEnv: before.passwordEnv };
-      });
-    }
-  }
+  if (current && merged.users === undefined) merged.users = current.users;
   const result = validateConfig(merged);
   // A password key would also fail the schema as an unknown key: say it once, the clear way.
   const schemaIssues = result.ok

@@ -83,6 +83,9 @@ const id = z
 export const UPSTREAM_TYPES = ['socks5', 'socks4', 'socks4a', 'http'] as const;
 export type UpstreamType = (typeof UPSTREAM_TYPES)[number];
 
+const PASSWORD_ENV_REMOVED =
+  'passwords are no longer read from environment variables; save it with: switchyard credential set <id> --password-stdin';
+
 export const upstreamSchema = z
   .object({
     id,
@@ -90,15 +93,13 @@ export const upstreamSchema = z
     type: z.enum(UPSTREAM_TYPES),
     host: z.string().min(1).max(255),
     port: z.number().int().min(1).max(65535),
+    /** The password is never in this file: `switchyard credential set ID --password-stdin` saves it. */
     username: z.string().min(1).max(255).optional(),
     /**
-     * The password is never in this file. Until the OS credential store lands, it is read from
-     * the environment variable named here.
+     * Gone: it named an environment variable holding the password, before the credential store.
+     * Kept only so that a file which still has it is told what to do instead of "Unrecognized key".
      */
-    passwordEnv: z
-      .string()
-      .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name')
-      .optional(),
+    passwordEnv: z.never({ error: PASSWORD_ENV_REMOVED }).optional(),
     connectTimeoutMs: positiveMs.optional(),
     handshakeTimeoutMs: positiveMs.optional(),
   })
@@ -230,15 +231,6 @@ export const configSchema = z
     unique(config.access, 'access');
     const upstreamIds = new Set(config.upstreams.map((u) => u.id));
     const routeIds = new Set(config.routes.map((r) => r.id));
-    config.upstreams.forEach((u, i) => {
-      if (u.passwordEnv && !u.username) issue(['upstreams', i, 'username'], 'a password needs a username');
-      if ((u.type === 'socks4' || u.type === 'socks4a') && u.passwordEnv) {
-        issue(
-          ['upstreams', i, 'passwordEnv'],
-          'SOCKS4 has no passwords; use socks5 or http for authentication',
-        );
-      }
-    });
     config.routes.forEach((route, i) => {
       route.hops.forEach((hop, j) => {
         if (!upstreamIds.has(hop)) issue(['routes', i, 'hops', j], `no upstream has the id '${hop}'`);

@@ -95,14 +95,17 @@ function buildData(rules: readonly Rule[], defaultTarget: RuleTarget): PacData {
 
   for (let index = 0; index < rules.length; index++) {
     const rule = rules[index]!;
-    direct.push(rule.enabled && rule.target.kind === 'direct' ? '1' : '0');
     const match = rule.match;
+    // A PAC script cannot tell which container or window a request comes from, and the host
+    // never can: a rule with a contexts condition is skipped by both, so they still agree.
+    const active = rule.enabled && match.contexts === undefined;
+    direct.push(active && rule.target.kind === 'direct' ? '1' : '0');
     ports.push(
-      rule.enabled && match.ports !== undefined
+      active && match.ports !== undefined
         ? match.ports.flatMap((p) => (typeof p === 'number' ? [p, p] : [p.from, p.to]))
         : 0,
     );
-    if (!rule.enabled) continue;
+    if (!active) continue;
     if (match.ips !== undefined) {
       for (const text of match.ips) {
         const parsed = parseCidr(text);

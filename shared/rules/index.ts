@@ -20,6 +20,7 @@ export type {
   HostPattern,
   HostPatternType,
   PortRange,
+  RequestContext,
   Rule,
   RuleDecision,
   RuleMatch,
@@ -27,6 +28,7 @@ export type {
   RuleTarget,
   ValidationError,
 } from './types.ts';
+export { PRIVATE_CONTEXT } from './types.ts';
 export type { ValidateOptions } from './validate.ts';
 export {
   hostPatternProblem,

@@ -26,26 +26,34 @@
 //   the host condition is an OR over patterns, so any of them proves it.
 // - IP-literal destinations never match host patterns (see types.ts), so they consult only the
 //   range index and a scan list of rules without a hosts condition.
+// - A `contexts` condition (Firefox containers, private windows) is checked next to the ports
+//   on each candidate, like them: it never decides where a rule is indexed.
 //
 // Decisions are built and frozen at compile time, so decide() allocates only the host's
 // lowercase copy and its suffix slices, or for an IP literal the parsed address.
 
 import { type Cidr, type IpAddress, parseCidr, parseHostIp } from './ip.ts';
-import type {
-  Decision,
-  DefaultDecision,
-  Destination,
-  Rule,
-  RuleDecision,
-  RuleTarget,
-  ValidationError,
+import {
+  type Decision,
+  type DefaultDecision,
+  type Destination,
+  PRIVATE_CONTEXT,
+  type RequestContext,
+  type Rule,
+  type RuleDecision,
+  type RuleTarget,
+  type ValidationError,
 } from './types.ts';
 import { normalizeHost, REGEX_FLAGS, validateRules, validateTarget } from './validate.ts';
 
 export interface CompiledRuleset {
   /** Length of the rule list that was compiled, disabled rules included. */
   readonly ruleCount: number;
-  decide(destination: Destination): Decision;
+  /**
+   * The first enabled rule that matches, else the default. Rules with a `contexts` condition
+   * match only when `context` is given and names one of their contexts.
+   */
+  decide(destination: Destination, context?: RequestContext): Decision;
 }
 
 export class RulesValidationError extends Error {
@@ -64,6 +72,8 @@ interface Entry {
   readonly index: number;
   /** Flattened inclusive [from, to] pairs, or null when the rule has no port condition. */
   readonly ports: readonly number[] | null;
+  /** The rule's contexts, or null when it has no contexts condition. */
+  readonly contexts: ReadonlySet<string> | null;
   readonly decision: RuleDecision;
 }
 
@@ -99,6 +109,18 @@ function portsMatch(ports: readonly number[] | null, port: number): boolean {
   return false;
 }
 
+function contextsMatch(contexts: ReadonlySet<string> | null, context: RequestContext | undefined): boolean {
+  if (contexts === null) return true;
+  if (context === undefined) return false;
+  if (context.private === true && contexts.has(PRIVATE_CONTEXT)) return true;
+  return context.cookieStoreId !== undefined && contexts.has(context.cookieStoreId);
+}
+
+/** The conditions besides the host or address, which every index leaves to the lookup. */
+function accepts(entry: Entry, port: number, context: RequestContext | undefined): boolean {
+  return portsMatch(entry.ports, port) && contextsMatch(entry.contexts, context);
+}
+
 function freezeTarget(target: RuleTarget): Readonly<RuleTarget> {
   return Object.freeze(
     target.kind === 'route' ? { kind: 'route', routeId: target.routeId } : { kind: target.kind },
@@ -111,13 +133,18 @@ function addToIndex<K>(map: Map<K, Entry[]>, key: K, entry: Entry): void {
   else if (list[list.length - 1] !== entry) list.push(entry);
 }
 
-/** The first entry of `list` (ascending rule order) that beats `bestIndex` and accepts the port. */
-function firstPortMatch(list: readonly Entry[] | undefined, port: number, bestIndex: number): Entry | null {
+/** The first entry of `list` (ascending rule order) that beats `bestIndex` and accepts the port and context. */
+function firstPortMatch(
+  list: readonly Entry[] | undefined,
+  port: number,
+  context: RequestContext | undefined,
+  bestIndex: number,
+): Entry | null {
   if (list === undefined) return null;
   for (let i = 0; i < list.length; i++) {
     const entry = list[i]!;
     if (entry.index >= bestIndex) return null;
-    if (portsMatch(entry.ports, port)) return entry;
+    if (accepts(entry, port, context)) return entry;
   }
   return null;
 }
@@ -126,13 +153,14 @@ function firstSuffixMatch(
   list: readonly SuffixEntry[] | undefined,
   host: string,
   port: number,
+  context: RequestContext | undefined,
   bestIndex: number,
 ): Entry | null {
   if (list === undefined) return null;
   for (let i = 0; i < list.length; i++) {
     const { entry, suffix } = list[i]!;
     if (entry.index >= bestIndex) return null;
-    if (host.endsWith(suffix) && portsMatch(entry.ports, port)) return entry;
+    if (host.endsWith(suffix) && accepts(entry, port, context)) return entry;
   }
   return null;
 }
@@ -174,7 +202,7 @@ class Compiled implements CompiledRuleset {
     for (let index = 0; index < rules.length; index++) {
       const rule = rules[index]!;
       if (!rule.enabled) continue;
-      const { hosts, ips, ports } = rule.match;
+      const { hosts, ips, ports, contexts } = rule.match;
       const decision: RuleDecision = Object.freeze({
         matched: 'rule',
         ruleId: rule.id,
@@ -183,7 +211,12 @@ class Compiled implements CompiledRuleset {
       });
       const flatPorts =
         ports === undefined ? null : ports.flatMap((p) => (typeof p === 'number' ? [p, p] : [p.from, p.to]));
-      const entry: Entry = { index, ports: flatPorts, decision };
+      const entry: Entry = {
+        index,
+        ports: flatPorts,
+        contexts: contexts === undefined ? null : new Set(contexts),
+        decision,
+      };
       if (ips !== undefined) {
         for (const text of ips) this.indexCidr(cidrOf(text), entry, v4ByPrefix, v6ByPrefix);
         continue;
@@ -253,24 +286,24 @@ class Compiled implements CompiledRuleset {
     }
   }
 
-  decide(destination: Destination): Decision {
+  decide(destination: Destination, context?: RequestContext): Decision {
     const port = destination.port;
     // Normalise first so that '10.0.0.1.' is the address it spells, not a name that would dodge
     // every IP rule and still be dialled as 10.0.0.1 by a lenient resolver.
     const host = normalizeHost(destination.host);
     const ip = parseHostIp(host);
-    if (ip !== null) return this.decideIp(ip, port);
+    if (ip !== null) return this.decideIp(ip, port, context);
 
-    let best = firstPortMatch(this.exact.get(host), port, this.ruleCount);
+    let best = firstPortMatch(this.exact.get(host), port, context, this.ruleCount);
     let bestIndex = best === null ? this.ruleCount : best.index;
     for (let from = 0; ; ) {
       const key = from === 0 ? host : host.slice(from);
-      const domainHit = firstPortMatch(this.domain.get(key), port, bestIndex);
+      const domainHit = firstPortMatch(this.domain.get(key), port, context, bestIndex);
       if (domainHit !== null) {
         best = domainHit;
         bestIndex = domainHit.index;
       }
-      const suffixHit = firstSuffixMatch(this.suffix.get(key), host, port, bestIndex);
+      const suffixHit = firstSuffixMatch(this.suffix.get(key), host, port, context, bestIndex);
       if (suffixHit !== null) {
         best = suffixHit;
         bestIndex = suffixHit.index;
@@ -281,7 +314,7 @@ class Compiled implements CompiledRuleset {
     }
     for (const rule of this.nameScan) {
       if (rule.entry.index >= bestIndex) break;
-      if (!portsMatch(rule.entry.ports, port)) continue;
+      if (!accepts(rule.entry, port, context)) continue;
       if (rule.anyHost || matchesScannedHost(rule, host)) {
         best = rule.entry;
         break;
@@ -290,7 +323,7 @@ class Compiled implements CompiledRuleset {
     return best === null ? this.defaultDecision : best.decision;
   }
 
-  private decideIp(ip: IpAddress, port: number): Decision {
+  private decideIp(ip: IpAddress, port: number, context: RequestContext | undefined): Decision {
     let best: Entry | null = null;
     let bestIndex = this.ruleCount;
     if (ip.version === 4) {
@@ -299,6 +332,7 @@ class Compiled implements CompiledRuleset {
         const hit = firstPortMatch(
           table.map.get(table.shift === 32 ? 0 : key >>> table.shift),
           port,
+          context,
           bestIndex,
         );
         if (hit !== null) {
@@ -309,7 +343,7 @@ class Compiled implements CompiledRuleset {
     } else if (this.v6Tables.length > 0) {
       const key = v6Key(ip.bytes);
       for (const table of this.v6Tables) {
-        const hit = firstPortMatch(table.map.get(key >> table.shift), port, bestIndex);
+        const hit = firstPortMatch(table.map.get(key >> table.shift), port, context, bestIndex);
         if (hit !== null) {
           best = hit;
           bestIndex = hit.index;
@@ -318,7 +352,7 @@ class Compiled implements CompiledRuleset {
     }
     for (const entry of this.ipScan) {
       if (entry.index >= bestIndex) break;
-      if (portsMatch(entry.ports, port)) {
+      if (accepts(entry, port, context)) {
         best = entry;
         break;
       }

@@ -22,6 +22,9 @@ export interface HostPattern {
 /** A single port (1-65535) or an inclusive range of ports. */
 export type PortRange = number | { from: number; to: number };
 
+/** The `contexts` entry for private windows (Firefox). */
+export const PRIVATE_CONTEXT = 'private';
+
 /**
  * All present conditions must hold; within one list any entry may match. A match with no
  * conditions matches every destination. `hosts` and `ips` cannot be combined in one rule: a
@@ -32,6 +35,21 @@ export interface RuleMatch {
   /** IPv4/IPv6 addresses or CIDR ranges ('10.0.0.0/8', '2001:db8::/32', '192.168.1.5'). */
   ips?: string[];
   ports?: PortRange[];
+  /**
+   * Where in the browser the request comes from (Firefox): a container's cookieStoreId
+   * ('firefox-container-1', or 'firefox-default' for no container) or PRIVATE_CONTEXT for
+   * private windows. Only the browser knows this: a decision made without a RequestContext
+   * (the host, Chrome's PAC script) skips every rule that has this condition.
+   */
+  contexts?: string[];
+}
+
+/** Where a request comes from in the browser, for rules with `contexts`. */
+export interface RequestContext {
+  /** The tab's cookieStoreId, when the browser has containers. */
+  readonly cookieStoreId?: string | undefined;
+  /** A private window's request. */
+  readonly private?: boolean | undefined;
 }
 
 export type RuleTarget = { kind: 'route'; routeId: string } | { kind: 'direct' } | { kind: 'block' };

@@ -3,7 +3,7 @@
 // that tells the user what to change. The matcher compiles only rule lists that pass.
 
 import { parseCidr, parseHostIp } from './ip.ts';
-import type { HostPatternType, ValidationError } from './types.ts';
+import { type HostPatternType, PRIVATE_CONTEXT, type ValidationError } from './types.ts';
 
 /** Regexes run case-insensitively so that 'Example\.com' means what its author meant. */
 export const REGEX_FLAGS = 'i';
@@ -383,15 +383,32 @@ function validateList(
   for (let i = 0; i < list.length; i++) check(list[i], `${path}.${key}[${i}]`);
 }
 
+// Firefox's cookieStoreIds ('firefox-default', 'firefox-container-12', 'firefox-private').
+const CONTEXT_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+
+function contextProblem(entry: unknown): string | null {
+  if (typeof entry !== 'string') {
+    return `a context must be a container's cookieStoreId such as 'firefox-container-1' or '${PRIVATE_CONTEXT}', not ${describe(entry)}`;
+  }
+  if (entry === PRIVATE_CONTEXT || CONTEXT_ID.test(entry)) return null;
+  return `${quote(entry)} is not a container id: use its cookieStoreId (such as 'firefox-container-1') or '${PRIVATE_CONTEXT}' for private windows`;
+}
+
 function validateMatch(input: unknown, path: string, errors: ValidationError[]): void {
   if (!isObject(input)) {
     errors.push({
       path,
-      message: `match must be an object with hosts, ips and/or ports, not ${describe(input)}`,
+      message: `match must be an object with hosts, ips, ports and/or contexts, not ${describe(input)}`,
     });
     return;
   }
-  checkUnknownKeys(input, ['hosts', 'ips', 'ports'], path, errors, ' (conditions are hosts, ips and ports)');
+  checkUnknownKeys(
+    input,
+    ['hosts', 'ips', 'ports', 'contexts'],
+    path,
+    errors,
+    ' (conditions are hosts, ips, ports and contexts)',
+  );
   validateList(input, 'hosts', path, 'host patterns', errors, (entry, entryPath) => {
     errors.push(...validateHostPattern(entry, entryPath));
   });
@@ -413,6 +430,10 @@ function validateMatch(input: unknown, path: string, errors: ValidationError[]):
   });
   validateList(input, 'ports', path, 'ports', errors, (entry, entryPath) => {
     validatePortEntry(entry, entryPath, errors);
+  });
+  validateList(input, 'contexts', path, 'containers or private windows', errors, (entry, entryPath) => {
+    const problem = contextProblem(entry);
+    if (problem !== null) errors.push({ path: entryPath, message: problem });
   });
   if (input.hosts !== undefined && input.ips !== undefined) {
     errors.push({

@@ -52,6 +52,38 @@ export function childEnv(extra: Readonly<Record<string, string>> = {}): NodeJS.P
   return { ...env, ...extra };
 }
 
+// ---- upstream passwords ---------------------------------------------------------------------
+
+/**
+ * Keeps upstream passwords in the file next to the config instead of the OS keyring (whatever
+ * this machine has). `credential set` and the `serve` or `check` that reads the password must
+ * both have it, or they may not use the same store.
+ */
+export const FILE_CREDENTIAL_STORE: Readonly<Record<string, string>> = {
+  SWITCHYARD_CREDENTIAL_STORE: 'file',
+};
+
+/**
+ * Saves an upstream's password the way a person does, `switchyard credential set ID --config
+ * FILE --password-stdin`, into the file store (FILE_CREDENTIAL_STORE); throws unless it worked.
+ */
+export async function saveUpstreamPassword(
+  configFile: string,
+  upstreamId: string,
+  password: string,
+): Promise<void> {
+  const r = await runSwitchyard(
+    ['credential', 'set', upstreamId, '--config', configFile, '--password-stdin'],
+    {
+      input: password,
+      env: FILE_CREDENTIAL_STORE,
+    },
+  );
+  if (r.code !== 0) {
+    throw new Error(`switchyard credential set ${upstreamId} failed (${r.code ?? r.signal}): ${r.stderr}`);
+  }
+}
+
 // ---- processes ------------------------------------------------------------------------------
 
 /** Processes still running; if the test process exits without stopping one, it dies with us. */

@@ -10,7 +10,7 @@ import type { Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import type { Route, Upstream, UpstreamType } from '../../shared/config/schema.ts';
 import { hashPassword } from '../../native-host/src/auth/password-hash.ts';
-import { type CredentialSource, envCredentials } from '../../native-host/src/credentials/credentials.ts';
+import type { CredentialSource } from '../../native-host/src/credentials/credentials.ts';
 import { ChainOutbound, type ChainTimeouts } from '../../native-host/src/outbound/chain.ts';
 import { DirectOutbound } from '../../native-host/src/outbound/direct.ts';
 import { FailoverOutbound, buildRouteOutbounds } from '../../native-host/src/outbound/failover.ts';
@@ -20,6 +20,7 @@ import { UpstreamHealth, isFirstHopDown } from '../../native-host/src/outbound/u
 import type { Address } from '../../native-host/src/protocol/address.ts';
 import { Rep } from '../../native-host/src/protocol/socks5.ts';
 import { type HttpConnectProxy, startHttpConnectProxy } from '../helpers/http-connect-proxy.ts';
+import { savedCredentials } from '../helpers/memory-credentials.ts';
 import { ByteReader, type EchoServer, closed, connectTo, startEchoServer } from '../helpers/net.ts';
 import {
   DANTE_USER,
@@ -41,14 +42,17 @@ const ALICE = { username: 'alice', password: 'correct horse' };
 const HTTP_USER = { username: 'bob', password: 'p@ss:word' };
 const MICRO_USER = { username: 'micro', password: 'micro-secret' };
 
-/** Passwords the chain reads through the real env credential source. */
-const ENV: NodeJS.ProcessEnv = {
-  ALICE_PW: ALICE.password,
-  HTTP_PW: HTTP_USER.password,
-  MICRO_PW: MICRO_USER.password,
-  DANTE_PW: DANTE_USER.password,
-  WRONG_PW: 'not-the-password',
+/** The passwords as `switchyard credential set` saves them, by upstream id. */
+const SAVED: Readonly<Record<string, string>> = {
+  guarded: ALICE.password,
+  corp: HTTP_USER.password,
+  micro: MICRO_USER.password,
+  dante: DANTE_USER.password,
 };
+const WRONG_PASSWORD = 'not-the-password';
+
+/** Passwords that differ from SAVED for one chain: a wrong one, or `undefined` for none saved. */
+type PasswordChanges = Readonly<Record<string, string | undefined>>;
 
 const TIMEOUTS: ChainTimeouts = { connectMs: 2000, hopHandshakeMs: 3000, bindMs: 3000 };
 
@@ -56,10 +60,20 @@ const TIMEOUTS: ChainTimeouts = { connectMs: 2000, hopHandshakeMs: 3000, bindMs:
 
 /** Which upstreams the chain asked a password for, in order. */
 const asked: string[] = [];
-const credentials: CredentialSource = (upstream) => {
-  asked.push(upstream.id);
-  return envCredentials(ENV)(upstream);
-};
+
+/** The real store-backed credential source, over an in-memory store holding SAVED and `changes`. */
+function credentialsWith(changes: PasswordChanges = {}): CredentialSource {
+  const passwords: Record<string, string> = {};
+  for (const [id, password] of Object.entries({ ...SAVED, ...changes })) {
+    if (password !== undefined) passwords[id] = password;
+  }
+  const source = savedCredentials(passwords);
+  return (upstream) => {
+    asked.push(upstream.id);
+    return source(upstream);
+  };
+}
+const credentials = credentialsWith();
 
 /** Names this machine was asked to resolve for hop 1 (anything else would be a DNS leak). */
 const localLookups: string[] = [];
@@ -160,14 +174,10 @@ function upstream(id: string, type: UpstreamType, port: number, extra: Partial<U
 // One constructor per fixture, so each test says what its hops are in one word.
 const hops = {
   open: (type: UpstreamType = 'socks5', id = 'open') => upstream(id, type, open.port),
-  guarded: (passwordEnv = 'ALICE_PW', id = 'guarded') =>
-    upstream(id, 'socks5', guarded.port, { username: ALICE.username, passwordEnv }),
-  micro: () =>
-    upstream('micro', 'socks5', micro.port, { username: MICRO_USER.username, passwordEnv: 'MICRO_PW' }),
-  dante: (passwordEnv = 'DANTE_PW') =>
-    upstream('dante', 'socks5', dante.port, { username: DANTE_USER.username, passwordEnv }),
-  http: () =>
-    upstream('corp', 'http', httpAuth.port, { username: HTTP_USER.username, passwordEnv: 'HTTP_PW' }),
+  guarded: () => upstream('guarded', 'socks5', guarded.port, { username: ALICE.username }),
+  micro: () => upstream('micro', 'socks5', micro.port, { username: MICRO_USER.username }),
+  dante: () => upstream('dante', 'socks5', dante.port, { username: DANTE_USER.username }),
+  http: () => upstream('corp', 'http', httpAuth.port, { username: HTTP_USER.username }),
   dead: (id = 'dead') => upstream(id, 'socks5', closedPort),
   mute: (extra: Partial<Upstream> = {}) => upstream('mute', 'socks5', silent.port, extra),
   junk: () => upstream('junk', 'socks5', garbage.port),
@@ -181,6 +191,7 @@ interface ChainSetup {
   readonly timeouts?: Partial<ChainTimeouts>;
   readonly health?: UpstreamHealth;
   readonly name?: string;
+  readonly passwords?: PasswordChanges;
 }
 
 function chain(upstreams: Upstream[], setup: ChainSetup = {}): ChainOutbound {
@@ -191,7 +202,7 @@ function chain(upstreams: Upstream[], setup: ChainSetup = {}): ChainOutbound {
       setup.name ? { name: setup.name } : {},
     ),
     upstreams: new Map(upstreams.map((u) => [u.id, u])),
-    credentials,
+    credentials: setup.passwords ? credentialsWith(setup.passwords) : credentials,
     timeouts: { ...TIMEOUTS, ...setup.timeouts },
     resolve: localResolver,
     ...(setup.health ? { health: setup.health } : {}),
@@ -365,13 +376,15 @@ describe('failures name the hop and carry the REP', () => {
   });
 
   it('hop 2 refuses the password: danted, and our own server', async () => {
-    await rejects(chain([hops.open(), hops.dante('WRONG_PW')]).connect(local(echo.port), options()), {
+    const wrongDante = { passwords: { dante: WRONG_PASSWORD } };
+    await rejects(chain([hops.open(), hops.dante()], wrongDante).connect(local(echo.port), options()), {
       message: /^hop 2 \(dante\) rejected the username\/password for user 'switchyard-test'$/,
       rep: Rep.GENERAL_FAILURE,
       failure: 'auth-failed',
       hop: 2,
     });
-    await rejects(chain([hops.micro(), hops.guarded('WRONG_PW')]).connect(local(echo.port), options()), {
+    const wrongAlice = { passwords: { guarded: WRONG_PASSWORD } };
+    await rejects(chain([hops.micro(), hops.guarded()], wrongAlice).connect(local(echo.port), options()), {
       message: /^hop 2 \(guarded\) rejected the username\/password for user 'alice'$/,
       rep: Rep.GENERAL_FAILURE,
       failure: 'auth-failed',
@@ -379,10 +392,11 @@ describe('failures name the hop and carry the REP', () => {
     });
   });
 
-  it('a password that is not set names the hop and the variable to set', async () => {
-    await rejects(chain([hops.open(), hops.guarded('UNSET_PW')]).connect(local(echo.port), options()), {
+  it('a password that is not saved names the hop and the command that saves it', async () => {
+    const notSaved = { passwords: { guarded: undefined } };
+    await rejects(chain([hops.open(), hops.guarded()], notSaved).connect(local(echo.port), options()), {
       message:
-        /^hop 2 \(guarded\) cannot authenticate: the password for upstream 'guarded' is read from \$UNSET_PW, which is not set$/,
+        /^hop 2 \(guarded\) cannot authenticate: no password is saved for upstream 'guarded' \(user 'alice'\) in the credentials file; save it with: switchyard credential set guarded --password-stdin$/,
       rep: Rep.GENERAL_FAILURE,
       failure: 'auth-failed',
       hop: 2,
@@ -546,11 +560,16 @@ describe('BIND at the last hop', () => {
 describe('failover when the first hop is down', () => {
   const direct = new DirectOutbound({ connectTimeoutMs: 2000, bindTimeoutMs: 2000 });
 
-  function build(routes: Route[], upstreams: Upstream[], health = new UpstreamHealth({ retryMs: 10_000 })) {
+  function build(
+    routes: Route[],
+    upstreams: Upstream[],
+    health = new UpstreamHealth({ retryMs: 10_000 }),
+    passwords?: PasswordChanges,
+  ) {
     return buildRouteOutbounds({
       routes,
       upstreams,
-      credentials,
+      credentials: passwords ? credentialsWith(passwords) : credentials,
       timeouts: TIMEOUTS,
       health,
       direct,
@@ -647,7 +666,9 @@ describe('failover when the first hop is down', () => {
   it('an auth failure at hop 1 does not fail over', async () => {
     const corp = build(
       [route('corp', ['guarded'], { onFirstHopDown: 'direct' })],
-      [hops.guarded('WRONG_PW')],
+      [hops.guarded()],
+      undefined,
+      { guarded: WRONG_PASSWORD },
     ).get('corp')!;
     await rejects(corp.connect(local(echo.port), options()), {
       message: /^hop 1 \(guarded\) rejected the username\/password/,
@@ -763,10 +784,9 @@ describe('check: per-hop timings', () => {
   });
 
   it('stops at the failing hop', async () => {
-    const auth = await chain([hops.open(), hops.dante('WRONG_PW'), hops.guarded()]).check(
-      local(echo.port),
-      signalSource.signal,
-    );
+    const auth = await chain([hops.open(), hops.dante(), hops.guarded()], {
+      passwords: { dante: WRONG_PASSWORD },
+    }).check(local(echo.port), signalSource.signal);
     assert.deepEqual(
       auth.map((r) => [r.hop, r.name, r.ok, r.error]),
       [

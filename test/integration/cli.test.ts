@@ -201,6 +201,43 @@ describe('serve', () => {
     );
   });
 
+  test('a config that still names a password variable (passwordEnv): exit 2, and how to save it instead', {
+    timeout: TEST_TIMEOUT,
+  }, async () => {
+    const config = await freshConfig();
+    await writeFile(
+      config,
+      JSON.stringify({
+        version: 1,
+        upstreams: [
+          {
+            id: 'corp',
+            type: 'socks5',
+            host: '127.0.0.1',
+            port: 1080,
+            username: 'alice',
+            passwordEnv: 'CORP_PW',
+          },
+        ],
+      }),
+    );
+    const r = await runSwitchyard(['serve', '--config', config], {
+      timeoutMs: 8_000,
+      env: { CORP_PW: 'corp-secret' },
+    });
+    assert.equal(r.code, 2);
+    assert.equal(r.stdout, '');
+    assert.equal(
+      r.stderr,
+      [
+        `switchyard: ${config} is not a valid Switchyard config:`,
+        '  - upstreams[0].passwordEnv: passwords are no longer read from environment variables; ' +
+          'save it with: switchyard credential set <id> --password-stdin',
+        '',
+      ].join('\n'),
+    );
+  });
+
   test('invalid JSON: exit 2 with the JSON error', { timeout: TEST_TIMEOUT }, async () => {
     const config = await freshConfig();
     const text = '{ "version": 1, ';

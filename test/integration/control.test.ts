@@ -26,33 +26,14 @@ import {
 import { createControlServer } from '../../native-host/src/control/handlers.ts';
 import type { ControlPaths } from '../../native-host/src/control/paths.ts';
 import type { ControlServer } from '../../native-host/src/control/server.ts';
-import type { CredentialStore } from '../../native-host/src/credentials/store.ts';
 import { createLogger } from '../../native-host/src/log/logger.ts';
 import { Service } from '../../native-host/src/service/service.ts';
 import { claimEndpoint } from '../../native-host/src/service/single-instance.ts';
+import { MemoryCredentialStore } from '../helpers/memory-credentials.ts';
 import { type EchoServer, startEchoServer } from '../helpers/net.ts';
 import { echoes, openTunnel } from '../helpers/socks-client.ts';
 import { type TestServer, startSocksServer } from '../helpers/socks-server.ts';
 import { waitFor } from '../helpers/wait.ts';
-
-/** Tests only: the service opens the real store (keyring or file) in production. */
-class MemoryCredentialStore implements CredentialStore {
-  readonly kind = 'file';
-  readonly description = 'in memory (test)';
-  readonly passwords = new Map<string, string>();
-  async get(id: string): Promise<string | undefined> {
-    return this.passwords.get(id);
-  }
-  async set(id: string, password: string): Promise<void> {
-    this.passwords.set(id, password);
-  }
-  async delete(id: string): Promise<boolean> {
-    return this.passwords.delete(id);
-  }
-  async has(id: string): Promise<boolean> {
-    return this.passwords.has(id);
-  }
-}
 
 /** A control connection at the byte level: what it sends need not be valid. */
 class RawClient {

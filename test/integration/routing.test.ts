@@ -1,7 +1,7 @@
 /**
  * Routing through real processes: a `serve` process with a config file whose rules send `*.test`
  * through a route whose one hop is a SECOND `serve` process (with an inbound user; the first
- * process reads the password from the variable the upstream's passwordEnv names), block
+ * process reads the password from the credential store, saved with `credential set`), block
  * `blocked.test` and send the rest direct. Then `switchyard route` and `switchyard check`
  * against that config, a `--via` chain (that second process, then an HTTP CONNECT proxy), a
  * dead first hop that falls back to direct, and where the upstream password must never appear.
@@ -10,16 +10,18 @@
  * upstream's map knows `only-upstream.test`, so reaching it proves the name was resolved there.
  */
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
+import { copyFile, mkdir, readFile } from 'node:fs/promises';
 import { after, before, describe, test } from 'node:test';
 import { type HttpConnectProxy, startHttpConnectProxy } from '../helpers/http-connect-proxy.ts';
 import {
+  FILE_CREDENTIAL_STORE,
   type ServeProcess,
   type TempDir,
   curl,
   linesFor,
   pick,
   runSwitchyard,
+  saveUpstreamPassword,
   socks4Connect,
   socks5Connect,
   startServe,
@@ -33,7 +35,6 @@ import { waitFor } from '../helpers/wait.ts';
 const TEST_TIMEOUT = 20_000;
 const RELAY_USER = 'relay';
 const RELAY_PASSWORD = 'relay-secret-5b9e1c';
-const PASSWORD_ENV = 'SWITCHYARD_TEST_UPSTREAM_PW';
 const TUNNEL_FIELDS = ['user', 'proto', 'cmd', 'dest', 'rule', 'via', 'remote', 'result'] as const;
 
 let dir: TempDir;
@@ -72,7 +73,6 @@ before(async () => {
         host: '127.0.0.1',
         port: upstream.port,
         username: RELAY_USER,
-        passwordEnv: PASSWORD_ENV,
       },
       { id: 'web', name: 'web-proxy', type: 'http', host: '127.0.0.1', port: webProxy.port },
       { id: 'dead', type: 'socks5', host: '127.0.0.1', port: deadPort },
@@ -111,9 +111,10 @@ before(async () => {
     defaultTarget: { kind: 'direct' },
     hosts: { 'direct-only.test': ['127.0.0.1'], 'fallback.test': ['127.0.0.1'] },
   });
+  await saveUpstreamPassword(frontConfig, 'up', RELAY_PASSWORD);
   front = await startServe({
     args: ['--listen', '127.0.0.1:0', '--config', frontConfig],
-    env: { [PASSWORD_ENV]: RELAY_PASSWORD },
+    env: FILE_CREDENTIAL_STORE,
   });
 });
 
@@ -277,7 +278,7 @@ describe('switchyard route and check', () => {
   test('check ROUTE prints each hop with "ok" and exits 0', { timeout: TEST_TIMEOUT }, async () => {
     const target = `localhost:${http.port}`;
     const r = await runSwitchyard(['check', 'chain', '--target', target, '--config', frontConfig], {
-      env: { [PASSWORD_ENV]: RELAY_PASSWORD },
+      env: FILE_CREDENTIAL_STORE,
     });
     assert.equal(r.stderr, '');
     assert.equal(r.code, 0, r.stdout);
@@ -306,8 +307,13 @@ describe('switchyard route and check', () => {
   }, async () => {
     const target = `localhost:${http.port}`;
     const wrong = 'not-the-relay-password';
-    const r = await runSwitchyard(['check', 'chain', '--target', target, '--config', frontConfig], {
-      env: { [PASSWORD_ENV]: wrong },
+    // The same config in a directory of its own, so that its store holds the wrong password.
+    await mkdir(dir.path('wrong-password'), { mode: 0o700 });
+    const wrongConfig = dir.path('wrong-password/front.json');
+    await copyFile(frontConfig, wrongConfig);
+    await saveUpstreamPassword(wrongConfig, 'up', wrong);
+    const r = await runSwitchyard(['check', 'chain', '--target', target, '--config', wrongConfig], {
+      env: FILE_CREDENTIAL_STORE,
     });
     assert.equal(r.stderr, '');
     assert.equal(r.code, 1, r.stdout);
@@ -400,7 +406,6 @@ test('upstream passwords appear in no log output and not in the config file', {
     host: '127.0.0.1',
     port: upstream.port,
     username: RELAY_USER,
-    passwordEnv: PASSWORD_ENV,
   });
   // The upstream's own file holds the user as a scrypt hash.
   assert.match(await readFile(dir.path('upstream.json'), 'utf8'), /"passwordHash": "scrypt\$/);

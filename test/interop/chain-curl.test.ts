@@ -9,7 +9,6 @@ import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import type { Route, Upstream } from '../../shared/config/schema.ts';
-import { envCredentials } from '../../native-host/src/credentials/credentials.ts';
 import { ChainOutbound } from '../../native-host/src/outbound/chain.ts';
 import type { Address } from '../../native-host/src/protocol/address.ts';
 import {
@@ -19,6 +18,7 @@ import {
   startDante,
   startMicrosocks,
 } from '../helpers/reference-servers.ts';
+import { savedCredentials } from '../helpers/memory-credentials.ts';
 import { type TestServer, startSocksServer } from '../helpers/socks-server.ts';
 import { SMALL_BODY, type TestHttpServer, startHttpServer } from '../helpers/switchyard-process.ts';
 import { waitFor } from '../helpers/wait.ts';
@@ -90,7 +90,6 @@ describe('curl > our server > microsocks (password) > danted (system user) > HTT
         host: '127.0.0.1',
         port: micro.port,
         username: MICRO_USER.username,
-        passwordEnv: 'MICRO_PW',
       },
       {
         id: 'dante',
@@ -98,14 +97,13 @@ describe('curl > our server > microsocks (password) > danted (system user) > HTT
         host: '127.0.0.1',
         port: dante.port,
         username: DANTE_USER.username,
-        passwordEnv: 'DANTE_PW',
       },
     ];
     const route: Route = { id: 'interop', hops: ['micro', 'dante'], onFirstHopDown: 'fail' };
     const chain = new ChainOutbound({
       route,
       upstreams: new Map(upstreams.map((u) => [u.id, u])),
-      credentials: envCredentials({ MICRO_PW: MICRO_USER.password, DANTE_PW: DANTE_USER.password }),
+      credentials: savedCredentials({ micro: MICRO_USER.password, dante: DANTE_USER.password }),
       timeouts: { connectMs: 3000, hopHandshakeMs: 3000, bindMs: 3000 },
     });
     server = await startSocksServer({

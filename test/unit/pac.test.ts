@@ -346,6 +346,18 @@ describe('generated PAC script', () => {
     assert.ok(!pacFor(rules, { fallback: 'fail-closed' }).includes('; DIRECT'));
   });
 
+  it('skips rules with a contexts condition, as the host does', () => {
+    const rules = [
+      rule({ hosts: [exact('intranet.test')], contexts: ['firefox-container-1'] }, DIRECT),
+      rule({ contexts: ['private'] }, DIRECT),
+      rule({ hosts: [exact('direct.test')] }, DIRECT),
+    ];
+    const pac = loadPac(pacFor(rules));
+    assert.equal(pac.find('https://intranet.test/', 'intranet.test'), PROXY);
+    assert.equal(pac.find('https://other.test/', 'other.test'), PROXY);
+    assert.equal(pac.find('https://direct.test/', 'direct.test'), 'DIRECT');
+  });
+
   it('names the proxy it is given', () => {
     const run = (host: string, port: number): string =>
       loadPac(pacFor([], { proxy: { host, port } })).find('https://a.test/', 'a.test');

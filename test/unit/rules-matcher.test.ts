@@ -732,3 +732,49 @@ describe('IP literal parsing', () => {
     assert.equal(contains('0.0.0.0/0', '::'), false);
   });
 });
+
+describe('contexts (Firefox containers and private windows)', () => {
+  const work = 'firefox-container-1';
+  const rules: Rule[] = [
+    rule('work', { contexts: [work] }, route('corp')),
+    rule('private-direct', { hosts: [domain('*.news.test')], contexts: ['private'] }, DIRECT),
+    rule('news', { hosts: [domain('*.news.test')] }, route('abroad')),
+    rule('lan', { ips: ['10.0.0.0/8'], contexts: [work] }, BLOCK),
+  ];
+  const compiled = compileRules(rules, DEFAULT);
+  const ruleOf = (d: Decision): string => (d.matched === 'rule' ? d.ruleId : 'default');
+
+  it('without a context (the host, the PAC script) rules with contexts never match', () => {
+    assert.equal(ruleOf(compiled.decide({ host: 'www.news.test', port: 443 })), 'news');
+    assert.equal(ruleOf(compiled.decide({ host: 'intranet.test', port: 443 })), 'default');
+    assert.equal(ruleOf(compiled.decide({ host: '10.1.2.3', port: 22 })), 'default');
+  });
+
+  it('a container rule matches every request from that container, and only from it', () => {
+    const inWork = { cookieStoreId: work };
+    assert.equal(ruleOf(compiled.decide({ host: 'intranet.test', port: 443 }, inWork)), 'work');
+    assert.equal(ruleOf(compiled.decide({ host: 'www.news.test', port: 443 }, inWork)), 'work');
+    assert.equal(ruleOf(compiled.decide({ host: '10.1.2.3', port: 22 }, inWork)), 'work');
+    const other = { cookieStoreId: 'firefox-container-2' };
+    assert.equal(ruleOf(compiled.decide({ host: 'intranet.test', port: 443 }, other)), 'default');
+    assert.equal(ruleOf(compiled.decide({ host: 'www.news.test', port: 443 }, other)), 'news');
+  });
+
+  it("'private' matches private windows, through the host index too", () => {
+    const priv = { cookieStoreId: 'firefox-private', private: true };
+    assert.equal(ruleOf(compiled.decide({ host: 'www.news.test', port: 443 }, priv)), 'private-direct');
+    assert.equal(ruleOf(compiled.decide({ host: 'www.news.test', port: 443 }, { private: false })), 'news');
+  });
+
+  it('first match wins across context and plain rules', () => {
+    const ordered = compileRules(
+      [
+        rule('lan', { ips: ['10.0.0.0/8'], contexts: ['firefox-container-1'] }, BLOCK),
+        rule('all-10', { ips: ['10.0.0.0/8'] }, DIRECT),
+      ],
+      DEFAULT,
+    );
+    assert.equal(ruleOf(ordered.decide({ host: '10.0.0.1', port: 80 }, { cookieStoreId: work })), 'lan');
+    assert.equal(ruleOf(ordered.decide({ host: '10.0.0.1', port: 80 })), 'all-10');
+  });
+});

@@ -329,6 +329,36 @@ describe('ips', () => {
   }
 });
 
+describe('contexts', () => {
+  it('container cookieStoreIds and private are valid', () => {
+    assert.deepEqual(
+      validateRules([ruleWith({ contexts: ['firefox-container-1', 'firefox-default', 'private'] })]),
+      [],
+    );
+    assert.deepEqual(
+      validateRules([ruleWith({ hosts: [{ type: 'domain', value: '*.corp.test' }], contexts: ['private'] })]),
+      [],
+    );
+  });
+
+  it('an empty list, a non-string and a name that is not an id are explained', () => {
+    assert.deepEqual(validateRules([ruleWith({ contexts: [] })]), [
+      {
+        path: 'rules[0].match.contexts',
+        message:
+          'contexts is empty: list at least one of containers or private windows, or leave contexts out to match any',
+      },
+    ]);
+    const errors = validateRules([ruleWith({ contexts: [3, 'Work container'] })]);
+    assert.deepEqual(
+      errors.map((e) => e.path),
+      ['rules[0].match.contexts[0]', 'rules[0].match.contexts[1]'],
+    );
+    assert.match(errors[0]!.message, /cookieStoreId such as 'firefox-container-1' or 'private', not 3/);
+    assert.match(errors[1]!.message, /'Work container' is not a container id/);
+  });
+});
+
 describe('match', () => {
   it('an empty match is a valid catch-all', () => {
     assert.deepEqual(validateRules([ruleWith({})]), []);
@@ -338,14 +368,17 @@ describe('match', () => {
     assert.deepEqual(validateRules([ruleWith('*.example.com')]), [
       {
         path: 'rules[0].match',
-        message: "match must be an object with hosts, ips and/or ports, not '*.example.com'",
+        message: "match must be an object with hosts, ips, ports and/or contexts, not '*.example.com'",
       },
     ]);
   });
 
   it('an unknown condition (a typo must not turn the rule into a catch-all)', () => {
     assert.deepEqual(validateRules([ruleWith({ host: [{ type: 'exact', value: 'a.test' }] })]), [
-      { path: 'rules[0].match.host', message: "unknown field 'host' (conditions are hosts, ips and ports)" },
+      {
+        path: 'rules[0].match.host',
+        message: "unknown field 'host' (conditions are hosts, ips, ports and contexts)",
+      },
     ]);
   });
 
@@ -422,7 +455,7 @@ describe('rule fields', () => {
       { path: 'rules[0].enabled', message: 'enabled must be true or false' },
       {
         path: 'rules[0].match',
-        message: 'match must be an object with hosts, ips and/or ports, not undefined',
+        message: 'match must be an object with hosts, ips, ports and/or contexts, not undefined',
       },
       {
         path: 'rules[0].target',

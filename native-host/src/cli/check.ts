@@ -1,9 +1,11 @@
 import type { Config, Route, Upstream } from '../../../shared/config/schema.ts';
 import { loadConfig } from '../config/store.ts';
-import { type CredentialSource, envCredentials } from '../credentials/credentials.ts';
+import type { CredentialSource } from '../credentials/credentials.ts';
+import { type CredentialStore, openCredentialStore, storeCredentialSource } from '../credentials/store.ts';
 import { ChainOutbound, type HopReport } from '../outbound/chain.ts';
 import { type Address, addressOf, formatAddress } from '../protocol/address.ts';
 import { upstreamLabel } from '../policy/router.ts';
+import { credentialStoreOptions } from './credential.ts';
 import { UsageError } from './errors.ts';
 import { parseTarget } from './route.ts';
 
@@ -71,6 +73,19 @@ export async function runCheck(
 }
 
 /**
+ * The passwords `serve` would use with this config file: the same store, opened only once a hop
+ * needs a password (a check through hops without users never touches the keyring).
+ */
+function savedCredentials(configFile: string): CredentialSource {
+  const options = credentialStoreOptions(configFile);
+  let store: Promise<CredentialStore> | undefined;
+  return async (upstream) => {
+    store ??= openCredentialStore(options);
+    return storeCredentialSource(await store)(upstream);
+  };
+}
+
+/**
  * `switchyard check UPSTREAM|ROUTE --target HOST:PORT`: walks the chain hop by hop to the
  * target and reports each hop's result and time. Exit status 1 when a hop fails.
  */
@@ -86,7 +101,7 @@ export async function checkCommand(name: string, options: { config: string; targ
     config,
     route,
     options.target,
-    envCredentials(),
+    savedCredentials(options.config),
     new AbortController().signal,
     (label, destination) => process.stdout.write(`checking ${label} to ${formatAddress(destination)}\n`),
   );

@@ -9,6 +9,7 @@ import { CredentialFileError } from '../credentials/file-store.ts';
 import { KeyringError } from '../credentials/keyring-store.ts';
 import {
   type CredentialStore,
+  type OpenCredentialStoreOptions,
   credentialStorePreference,
   openCredentialStore,
 } from '../credentials/store.ts';
@@ -18,15 +19,22 @@ interface ConfigOptions {
   readonly config: string;
 }
 
-/** The CLI and the service must agree on the store, so both derive it from the config file. */
-async function openStore(configFile: string): Promise<CredentialStore> {
+/**
+ * The CLI and the service must agree on the store, so both derive it from the config file (and
+ * SWITCHYARD_CREDENTIAL_STORE); a bad value of that variable is a usage error.
+ */
+export function credentialStoreOptions(configFile: string): OpenCredentialStoreOptions {
   let prefer: ReturnType<typeof credentialStorePreference>;
   try {
     prefer = credentialStorePreference();
   } catch (error) {
     throw new UsageError((error as Error).message);
   }
-  return openCredentialStore({ configDir: dirname(configFile), ...(prefer ? { prefer } : {}) });
+  return { configDir: dirname(configFile), ...(prefer ? { prefer } : {}) };
+}
+
+function openStore(configFile: string): Promise<CredentialStore> {
+  return openCredentialStore(credentialStoreOptions(configFile));
 }
 
 async function readStdin(): Promise<string> {

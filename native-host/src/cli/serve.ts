@@ -1,3 +1,4 @@
+import { ownerCheckSupported } from '../policy/client-identity.ts';
 import { resolve as resolvePath } from 'node:path';
 import { type Config, validateConfig } from '../../../shared/config/schema.ts';
 import { defaultConfigPath } from '../config/paths.ts';
@@ -138,6 +139,12 @@ export async function serve(options: ServeOptions, version = '0.0.0-dev'): Promi
       control: paths.endpoint,
       started_by: startedBy,
     });
+    if (config.localClients === 'owner' && !ownerCheckSupported()) {
+      logger.warn(
+        'localClients is "owner", but this platform cannot tell which local user runs a client: ' +
+          'every local client is allowed. Add inbound users (switchyard user add) to keep others out.',
+      );
+    }
   };
 
   const reload = async (): Promise<void> => {

@@ -10,18 +10,3 @@ export type CredentialSource = (upstream: Upstream) => Promise<HopCredentials | 
 export class MissingCredentialError extends Error {
   override readonly name = 'MissingCredentialError';
 }
-
-/** Until the OS keyring store exists: the password is read from the variable the config names. */
-export function envCredentials(env: NodeJS.ProcessEnv = process.env): CredentialSource {
-  return async (upstream) => {
-    if (!upstream.username) return undefined;
-    if (!upstream.passwordEnv) return { username: upstream.username, password: '' };
-    const password = env[upstream.passwordEnv];
-    if (password === undefined || password === '') {
-      throw new MissingCredentialError(
-        `the password for upstream '${upstream.id}' is read from $${upstream.passwordEnv}, which is not set`,
-      );
-    }
-    return { username: upstream.username, password };
-  };
-}

@@ -164,8 +164,22 @@ export function buildPolicy(inputs: DispatcherInputs): Policy {
       request.command === 'udp-associate'
         ? { datagramPolicy: datagramPolicyFor(access, direct, request) }
         : {};
-    const decision = router.decide(request.destination.host, request.destination.port);
+    const decision = request.routeHint
+      ? router.fromHint(request.routeHint)
+      : router.decide(request.destination.host, request.destination.port);
     const rule = decision.ruleLabel;
+    if (request.routeHint?.kind === 'route' && !decision.route) {
+      // The browser's rules name a route this config does not have (edited since, or another
+      // config): refuse rather than guess a way out.
+      const reason = `the browser asked for route ${request.routeHint.routeId} (${rule}), which does not exist`;
+      inputs.logger.warn('route hint refused', {
+        id: request.id,
+        dest: `${request.destination.host}:${request.destination.port}`,
+        route: request.routeHint.routeId,
+        rule,
+      });
+      return { kind: 'deny', rule, reason };
+    }
     switch (decision.target.kind) {
       case 'block':
         return { kind: 'deny', rule, reason: `blocked by rule ${rule}` };

@@ -4,6 +4,7 @@
  * answer exactly what the server would do.
  */
 import type { Config, Route, Upstream } from '../../../shared/config/schema.ts';
+import type { RouteHint } from '../../../shared/messages/route-hint.ts';
 import { type CompiledRuleset, compileRules } from '../../../shared/rules/matcher.ts';
 import type { RuleTarget } from '../../../shared/rules/types.ts';
 
@@ -32,12 +33,14 @@ export function routeLabel(route: Route, upstreams: ReadonlyMap<string, Upstream
 export class Router {
   private readonly ruleset: CompiledRuleset;
   private readonly ruleLabels: readonly string[];
+  private readonly ruleIds: readonly string[];
   readonly routes: ReadonlyMap<string, Route>;
   readonly upstreams: ReadonlyMap<string, Upstream>;
 
   constructor(config: Pick<Config, 'rules' | 'defaultTarget' | 'routes' | 'upstreams'>) {
     this.ruleset = compileRules(config.rules, config.defaultTarget);
     this.ruleLabels = config.rules.map((r) => r.name ?? r.id);
+    this.ruleIds = config.rules.map((r) => r.id);
     this.routes = new Map(config.routes.map((r) => [r.id, r]));
     this.upstreams = new Map(config.upstreams.map((u) => [u.id, u]));
   }
@@ -53,6 +56,22 @@ export class Router {
       ? route.hops.map((id) => this.upstreams.get(id)).filter((u): u is Upstream => !!u)
       : [];
     return { ruleId, ruleLabel, target, route, hops };
+  }
+
+  /**
+   * The decision a browser made by a rule only it can apply (shared/messages/route-hint.ts),
+   * labelled by that rule when this config has it.
+   */
+  fromHint(hint: RouteHint): RouteDecision {
+    const index = hint.ruleId === undefined ? -1 : this.ruleIds.indexOf(hint.ruleId);
+    const ruleLabel = `${index >= 0 ? (this.ruleLabels[index] ?? hint.ruleId) : 'browser rule'} (in the browser)`;
+    const ruleId = index >= 0 ? hint.ruleId : undefined;
+    if (hint.kind === 'block') return { ruleId, ruleLabel, target: { kind: 'block' }, route: undefined, hops: [] };
+    const route = this.routes.get(hint.routeId);
+    const hops = route
+      ? route.hops.map((id) => this.upstreams.get(id)).filter((u): u is Upstream => !!u)
+      : [];
+    return { ruleId, ruleLabel, target: { kind: 'route', routeId: hint.routeId }, route, hops };
   }
 
   /** One line for people: `rule corp -> route corp (gw > abroad)`. */

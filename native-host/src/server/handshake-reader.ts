@@ -9,6 +9,23 @@ export class ClientGoneError extends Error {
   override readonly name = 'ClientGoneError';
 }
 
+const kReader = Symbol('switchyard.handshakeReader');
+
+interface ReaderSocket extends Socket {
+  [kReader]?: HandshakeReader | undefined;
+}
+
+// Shared by every connection and pointed at its reader through the socket: the reader stays
+// referenced for the whole tunnel (the session keeps it), so per-reader closures would be
+// memory held by every open tunnel for nothing once the handshake is over.
+function onData(this: ReaderSocket, chunk: Buffer): void {
+  this[kReader]?.receive(chunk);
+}
+
+function onEnd(this: ReaderSocket): void {
+  this[kReader]?.clientLeft();
+}
+
 /**
  * Feeds a socket's bytes to the pure parsers, however the client split them, and keeps what
  * follows a message for the next one. When the handshake is over, `detach` hands the leftover
@@ -18,23 +35,28 @@ export class HandshakeReader {
   private buffer: Buffer = EMPTY;
   private wake: (() => void) | undefined;
   private ended = false;
-  private readonly socket: Socket;
-
-  private readonly onData = (chunk: Buffer): void => {
-    this.buffer = this.buffer.length === 0 ? chunk : Buffer.concat([this.buffer, chunk]);
-    if (this.buffer.length > READ_AHEAD_LIMIT) this.socket.pause();
-    this.notify();
-  };
-  private readonly onEnd = (): void => {
-    this.ended = true;
-    this.notify();
-  };
+  private readonly socket: ReaderSocket;
 
   constructor(socket: Socket) {
     this.socket = socket;
-    socket.on('data', this.onData);
-    socket.on('end', this.onEnd);
-    socket.on('close', this.onEnd);
+    this.socket[kReader] = this;
+    socket.on('data', onData);
+    socket.on('end', onEnd);
+    socket.on('close', onEnd);
+  }
+
+  /** @internal A chunk from the socket. */
+  receive(chunk: Buffer): void {
+    // Messages almost always arrive whole, in one chunk each: nothing to concatenate then.
+    this.buffer = this.buffer.length === 0 ? chunk : Buffer.concat([this.buffer, chunk]);
+    if (this.buffer.length > READ_AHEAD_LIMIT) this.socket.pause();
+    this.notify();
+  }
+
+  /** @internal The client finished sending, or left. */
+  clientLeft(): void {
+    this.ended = true;
+    this.notify();
   }
 
   private notify(): void {
@@ -66,10 +88,14 @@ export class HandshakeReader {
 
   /** Stops reading and returns the bytes received after the last parsed message. */
   detach(): Buffer {
-    this.socket.off('data', this.onData);
-    this.socket.off('end', this.onEnd);
-    this.socket.off('close', this.onEnd);
-    this.socket.pause();
+    const socket = this.socket;
+    socket.off('data', onData);
+    socket.off('end', onEnd);
+    socket.off('close', onEnd);
+    // Cleared rather than deleted: deleting a property would turn the socket into a slow
+    // dictionary-mode object for the rest of its life.
+    socket[kReader] = undefined;
+    socket.pause();
     const rest = this.buffer;
     this.buffer = EMPTY;
     return rest;

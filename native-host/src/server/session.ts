@@ -6,6 +6,7 @@
  */
 import type { Socket } from 'node:net';
 import { type BlockList, isIPv6 } from 'node:net';
+import { type RouteHint, parseRouteHint } from '../../../shared/messages/route-hint.ts';
 import type { UserStore } from '../auth/users.ts';
 import type { Logger } from '../log/logger.ts';
 import type { Endpoint } from '../outbound/outbound.ts';
@@ -111,13 +112,23 @@ export function closeAfterReply(socket: Socket): void {
   setTimeout(() => socket.destroy(), 2000).unref();
 }
 
+/**
+ * Never a method the client did not offer. With users configured, "no auth" is not acceptable
+ * even if offered. Without users, "no auth" when offered, else username/password: that is how
+ * Firefox sends a route hint (it offers that method alone when a proxy has a username).
+ */
+function chooseMethod(required: boolean, offered: readonly number[]): number {
+  if (required)
+    return offered.includes(Method.USERNAME_PASSWORD) ? Method.USERNAME_PASSWORD : Method.NO_ACCEPTABLE;
+  if (offered.includes(Method.NO_AUTH)) return Method.NO_AUTH;
+  return offered.includes(Method.USERNAME_PASSWORD) ? Method.USERNAME_PASSWORD : Method.NO_ACCEPTABLE;
+}
+
 async function socks5(ctx: SessionContext, reader: HandshakeReader): Promise<void> {
   const { socket } = ctx;
   const greeting = await reader.read(parseGreeting);
-  const wanted = ctx.users.required ? Method.USERNAME_PASSWORD : Method.NO_AUTH;
-  // Never pick a method the client did not offer; with users configured, "no auth" is not
-  // acceptable even if offered.
-  if (!greeting.methods.includes(wanted)) {
+  const wanted = chooseMethod(ctx.users.required, greeting.methods);
+  if (wanted === Method.NO_ACCEPTABLE) {
     socket.write(serializeMethodChoice(Method.NO_ACCEPTABLE));
     const { client } = endpointsOf(socket);
     ctx.logger.warn('no acceptable authentication method', {
@@ -132,7 +143,23 @@ async function socks5(ctx: SessionContext, reader: HandshakeReader): Promise<voi
   socket.write(serializeMethodChoice(wanted));
 
   let user: string | undefined;
-  if (wanted === Method.USERNAME_PASSWORD) {
+  let routeHint: RouteHint | undefined;
+  if (wanted === Method.USERNAME_PASSWORD && !ctx.users.required) {
+    // Nobody to authenticate: the only credentials that mean something here are a route hint.
+    const creds = await reader.read(parseUserPass);
+    routeHint = parseRouteHint(creds.username, creds.password);
+    socket.write(serializeUserPassStatus(routeHint !== undefined));
+    if (routeHint === undefined) {
+      const { client } = endpointsOf(socket);
+      ctx.logger.warn('credentials refused: no inbound users are configured, and it is not a route hint', {
+        id: ctx.id,
+        client: formatAddress(client),
+        user: creds.username,
+      });
+      closeAfterReply(socket);
+      return;
+    }
+  } else if (wanted === Method.USERNAME_PASSWORD) {
     const creds = await reader.read(parseUserPass);
     const ok = await ctx.users.verify(creds.username, creds.password);
     socket.write(serializeUserPassStatus(ok));
@@ -157,7 +184,16 @@ async function socks5(ctx: SessionContext, reader: HandshakeReader): Promise<voi
     if (error instanceof ProtocolError) socket.write(serializeReply(repForProtocolError(error)));
     throw error;
   }
-  await dispatchAndRun(ctx, reader, socks5Replier(socket), 'socks5', request.command, request.address, user);
+  await dispatchAndRun(
+    ctx,
+    reader,
+    socks5Replier(socket),
+    'socks5',
+    request.command,
+    request.address,
+    user,
+    routeHint,
+  );
 }
 
 async function socks4(ctx: SessionContext, reader: HandshakeReader): Promise<void> {
@@ -200,9 +236,19 @@ async function dispatchAndRun(
   command: TunnelRequest['command'],
   destination: TunnelRequest['destination'],
   user: string | undefined,
+  routeHint?: RouteHint,
 ): Promise<void> {
   const { client, local } = endpointsOf(ctx.socket);
-  const request: TunnelRequest = { id: ctx.id, protocol, command, destination, client, local, user };
+  const request: TunnelRequest = {
+    id: ctx.id,
+    protocol,
+    command,
+    destination,
+    client,
+    local,
+    user,
+    ...(routeHint ? { routeHint } : {}),
+  };
   const started = Date.now();
   const decision = await ctx.dispatch(request);
   if (decision.kind === 'deny') {

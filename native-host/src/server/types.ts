@@ -1,3 +1,4 @@
+import type { RouteHint } from '../../../shared/messages/route-hint.ts';
 import type { InboundUser } from '../auth/users.ts';
 import type { Outbound, Endpoint } from '../outbound/outbound.ts';
 import type { Address } from '../protocol/address.ts';
@@ -45,6 +46,11 @@ export interface TunnelRequest {
   /** The address the client reached us on. */
   readonly local: Endpoint;
   readonly user: string | undefined;
+  /**
+   * The target a browser chose by a rule only it can decide (a Firefox container), sent as the
+   * SOCKS5 username while no inbound users are configured (shared/messages/route-hint.ts).
+   */
+  readonly routeHint?: RouteHint | undefined;
 }
 
 /** The policy's answer for one destination of a UDP association. */

@@ -24,7 +24,7 @@ import { isLoopback } from '../cli/listen-address.ts';
 import { explainRoute } from '../cli/route.ts';
 import { serverSettingsFrom } from '../config/settings.ts';
 import { ConfigError, type LoadedConfig, loadConfig, saveConfig } from '../config/store.ts';
-import { type CredentialSource, envCredentials } from '../credentials/credentials.ts';
+import type { CredentialSource } from '../credentials/credentials.ts';
 import {
   type CredentialStore,
   credentialStorePreference,
@@ -185,10 +185,8 @@ export class Service {
     this.file = file;
     this.running = this.derive(file);
     this.health = new UpstreamHealth({ retryMs: this.running.timeouts.upstreamRetryMs });
-    const fromEnv = envCredentials();
     this.credentialSource = async (upstream) => {
       if (this.via.has(upstream.id)) return this.via.get(upstream.id);
-      if (upstream.passwordEnv) return fromEnv(upstream);
       return storeCredentialSource(await this.credentialStore())(upstream);
     };
     this.server = this.newServer(this.running);
