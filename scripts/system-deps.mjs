@@ -32,6 +32,7 @@ export const SYSTEM_DEPS = [
   { pkg: 'util-linux', check: '/usr/bin/setpriv', why: 'access tests: runs a client as another OS user' },
   { pkg: 'passwd', check: '/usr/sbin/useradd', why: 'access tests: creates a test OS user' },
   { pkg: 'chromium', check: '/usr/bin/chromium', why: 'end-to-end tests: the extension in a real browser' },
+  { pkg: 'firefox-esr', check: '/usr/bin/firefox-esr', why: 'end-to-end tests: the extension in Firefox' },
 ];
 
 export function missingDeps() {

@@ -3,6 +3,7 @@ import { useEffect, useRef, useState } from 'preact/hooks';
 import type { Route } from '../../shared/config/schema.ts';
 import type { HostPatternType, PortRange, Rule, RuleMatch } from '../../shared/rules/types.ts';
 import { validateRules } from '../../shared/rules/validate.ts';
+import { ContainerPicker } from '../ui/ContainerPicker.tsx';
 import { describedBy, Field } from '../ui/Field.tsx';
 import { FieldError } from '../ui/FieldError.tsx';
 import { routeLabel, targetFromKey, targetKey } from '../ui/format.ts';
@@ -16,6 +17,8 @@ export interface RuleEditorProps {
   readonly routes: readonly Route[];
   /** Ids of every rule, to keep ids unique. */
   readonly ruleIndexById: ReadonlyMap<string, number>;
+  /** The host has inbound users (the container picker says what that means for it). */
+  readonly usersConfigured?: boolean;
   readonly onSave: (rule: Rule, position: Position) => Promise<readonly { path: string; message: string }[]>;
   readonly onDelete?: () => void;
   readonly onCancel: () => void;
@@ -41,6 +44,7 @@ interface Draft {
   patterns: PatternDraft[];
   ips: string;
   ports: string;
+  contexts: string[];
   target: string;
 }
 
@@ -52,6 +56,7 @@ interface Placed {
   readonly hosts: string[];
   readonly ips: string[];
   readonly ports: string[];
+  readonly contexts: string[];
   readonly target: string[];
   readonly form: string[];
 }
@@ -98,6 +103,7 @@ function toDraft(
     patterns,
     ips: (rule?.match.ips ?? []).join(', '),
     ports: (rule?.match.ports ?? []).map(portText).join(', '),
+    contexts: [...(rule?.match.contexts ?? [])],
     target: rule ? targetKey(rule.target) : routes[0] ? `route:${routes[0].id}` : 'direct',
   };
 }
@@ -111,6 +117,7 @@ function fromDraft(draft: Draft): Rule {
   const ports = parsePorts(draft.ports);
   // Unparseable entries go to the validator as they are, so its message can name them.
   if (ports.length > 0) match.ports = ports as PortRange[];
+  if (draft.contexts.length > 0) match.contexts = [...draft.contexts];
   const rule: Rule = {
     id: draft.id.trim(),
     enabled: draft.enabled,
@@ -129,6 +136,7 @@ function place(errors: readonly { path: string; message: string }[]): Placed {
     hosts: [],
     ips: [],
     ports: [],
+    contexts: [],
     target: [],
     form: [],
   };
@@ -141,6 +149,7 @@ function place(errors: readonly { path: string; message: string }[]): Placed {
     } else if (rel === 'match.hosts') placed.hosts.push(message);
     else if (rel.startsWith('match.ips')) placed.ips.push(message);
     else if (rel.startsWith('match.ports')) placed.ports.push(message);
+    else if (rel.startsWith('match.contexts')) placed.contexts.push(message);
     else if (rel.startsWith('target')) placed.target.push(message);
     else if (rel === 'id') placed.id.push(message);
     else if (rel === 'name') placed.name.push(message);
@@ -164,7 +173,15 @@ export function validateRuleDraft(
   return errors;
 }
 
-export function RuleEditor({ original, routes, ruleIndexById, onSave, onDelete, onCancel }: RuleEditorProps) {
+export function RuleEditor({
+  original,
+  routes,
+  ruleIndexById,
+  usersConfigured = false,
+  onSave,
+  onDelete,
+  onCancel,
+}: RuleEditorProps) {
   const [draft, setDraft] = useState<Draft>(() => toDraft(original, routes, ruleIndexById));
   const [position, setPosition] = useState<Position>('first');
   // Messages appear after the first save attempt, then follow every keystroke.
@@ -192,7 +209,7 @@ export function RuleEditor({ original, routes, ruleIndexById, onSave, onDelete, 
   };
 
   const title = original ? `Edit rule ${original.name ?? original.id}` : 'New rule';
-  const noConditions = !rule.match.hosts && !rule.match.ips && !rule.match.ports;
+  const noConditions = !rule.match.hosts && !rule.match.ips && !rule.match.ports && !rule.match.contexts;
   return (
     <form
       class="form rule-editor"
@@ -350,6 +367,12 @@ export function RuleEditor({ original, routes, ruleIndexById, onSave, onDelete, 
           </Field>
         )}
       </div>
+      <ContainerPicker
+        value={draft.contexts}
+        onChange={(contexts) => update({ contexts })}
+        usersConfigured={usersConfigured}
+        errors={placed.contexts}
+      />
       {noConditions && (
         <p class="hint">With no patterns, addresses or ports, this rule matches every site.</p>
       )}

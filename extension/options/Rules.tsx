@@ -45,6 +45,9 @@ export function matchSummary(match: RuleMatch): string {
     parts.push(
       `port ${listText(match.ports.map((p) => (typeof p === 'number' ? String(p) : `${p.from}-${p.to}`)))}`,
     );
+  // Firefox containers by their cookieStoreId; the editor shows their names.
+  if (match.contexts)
+    parts.push(`in ${listText(match.contexts.map((c) => (c === 'private' ? 'private windows' : c)))}`);
   return parts.length === 0 ? 'every site' : parts.join(' · ');
 }
 
@@ -294,6 +297,7 @@ export function Rules({ editor }: RulesProps) {
           original={editedRule}
           routes={config.routes}
           ruleIndexById={indexById}
+          usersConfigured={config.users.length > 0}
           onSave={onSave}
           onDelete={editedRule ? onDelete : undefined}
           onCancel={() => setEditing(null)}

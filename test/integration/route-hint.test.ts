@@ -139,7 +139,11 @@ describe('route hints in the SOCKS5 username', () => {
   test('the hint format round-trips, and anything else is not a hint', () => {
     const creds = hintCredentials({ kind: 'route', routeId: 'corp', ruleId: 'work' });
     assert.deepEqual(creds, { username: 'route:corp', password: 'work' });
-    assert.deepEqual(parseRouteHint('route:corp', 'work'), { kind: 'route', routeId: 'corp', ruleId: 'work' });
+    assert.deepEqual(parseRouteHint('route:corp', 'work'), {
+      kind: 'route',
+      routeId: 'corp',
+      ruleId: 'work',
+    });
     assert.deepEqual(parseRouteHint(BLOCK_HINT, '-'), { kind: 'block' });
     assert.equal(parseRouteHint('alice', 'secret'), undefined);
     assert.equal(parseRouteHint('route:', 'x'), undefined);

@@ -66,7 +66,8 @@ export class Router {
     const index = hint.ruleId === undefined ? -1 : this.ruleIds.indexOf(hint.ruleId);
     const ruleLabel = `${index >= 0 ? (this.ruleLabels[index] ?? hint.ruleId) : 'browser rule'} (in the browser)`;
     const ruleId = index >= 0 ? hint.ruleId : undefined;
-    if (hint.kind === 'block') return { ruleId, ruleLabel, target: { kind: 'block' }, route: undefined, hops: [] };
+    if (hint.kind === 'block')
+      return { ruleId, ruleLabel, target: { kind: 'block' }, route: undefined, hops: [] };
     const route = this.routes.get(hint.routeId);
     const hops = route
       ? route.hops.map((id) => this.upstreams.get(id)).filter((u): u is Upstream => !!u)

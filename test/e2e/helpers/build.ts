@@ -39,21 +39,14 @@ export function ensureHostFresh(): string {
   return HOST_SCRIPT;
 }
 
-/** The unpacked extension, built into `outDir`; returns the directory Chromium loads. */
-export function buildExtension(outDir: string): string {
+/**
+ * The unpacked extension, built into `outDir`; returns the directory the browser loads.
+ * `config`: extension/vite.firefox.config.ts for Firefox's build.
+ */
+export function buildExtension(outDir: string, config = 'extension/vite.config.ts'): string {
   execFileSync(
     process.execPath,
-    [
-      VITE,
-      'build',
-      '--config',
-      'extension/vite.config.ts',
-      '--outDir',
-      outDir,
-      '--emptyOutDir',
-      '--logLevel',
-      'warn',
-    ],
+    [VITE, 'build', '--config', config, '--outDir', outDir, '--emptyOutDir', '--logLevel', 'warn'],
     { cwd: REPO_ROOT, stdio: ['ignore', 'ignore', 'inherit'], timeout: 120_000 },
   );
   if (!existsSync(join(outDir, 'manifest.json')))
