@@ -8,11 +8,18 @@ import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:f
 import { readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { freePort, waitForPort } from '../test/helpers/reference-servers.ts';
-import { HOST_SCRIPT, REPO_ROOT, startSwitchyard } from '../test/helpers/switchyard-process.ts';
 import { groupPids } from './proc.ts';
 
-export type ContenderId = 'direct' | 'switchyard' | 'switchyard-any' | 'chain' | 'microsocks' | 'dante';
+export type ContenderId =
+  | 'direct'
+  | 'switchyard'
+  | 'switchyard-any'
+  | 'baseline'
+  | 'chain'
+  | 'microsocks'
+  | 'dante';
 
 export interface Contender {
   readonly id: ContenderId;
@@ -24,8 +31,46 @@ export interface Contender {
   stop(): Promise<void>;
 }
 
+const REPO_ROOT = fileURLToPath(new URL('../', import.meta.url));
+export const HOST_SCRIPT = join(REPO_ROOT, 'dist', 'host', 'switchyard.js');
 const MICROSOCKS = '/usr/bin/microsocks';
 const DANTED = '/usr/sbin/danted';
+
+/** Targets for a last-resort SIGKILL should the bench die without stopping what it started. */
+const live = new Set<number>();
+process.once('exit', () => {
+  for (const target of live) {
+    try {
+      process.kill(target, 'SIGKILL');
+    } catch {
+      // Already gone.
+    }
+  }
+});
+
+/** SIGTERM to `target` (a PID, or a negative process group), SIGKILL if it is still there in 5 s. */
+function stopChild(child: ChildProcess, target: number): Promise<void> {
+  live.delete(target);
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      try {
+        process.kill(target, 'SIGKILL');
+      } catch {
+        // Already gone.
+      }
+    }, 5000);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    try {
+      process.kill(target, 'SIGTERM');
+    } catch {
+      // Exited meanwhile; 'exit' follows.
+    }
+  });
+}
 
 export function direct(): Contender {
   return { id: 'direct', label: 'direct (no proxy)', port: 0, pids: () => [], stop: async () => undefined };
@@ -59,42 +104,97 @@ export async function ensureFreshBuild(log: (line: string) => void): Promise<voi
   });
 }
 
-async function switchyardWith(
+interface Host {
+  readonly port: number;
+  readonly pid: number;
+  stop(): Promise<void>;
+}
+
+/**
+ * A built host as a user starts it: `serve --listen 127.0.0.1:0 --config FILE --quiet`, with
+ * a config of its own in a temporary directory (one host per config file).
+ */
+async function startHost(script: string, config: Readonly<Record<string, unknown>>): Promise<Host> {
+  const dir = mkdtempSync(join(tmpdir(), 'switchyard-bench-host-'));
+  const configFile = join(dir, 'config.json');
+  writeFileSync(configFile, `${JSON.stringify({ version: 1, ...config })}\n`, { mode: 0o600 });
+  const child = spawn(
+    process.execPath,
+    [script, 'serve', '--listen', '127.0.0.1:0', '--config', configFile, '--quiet'],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  const pid = child.pid;
+  if (pid === undefined) throw new Error(`could not start ${script}`);
+  live.add(pid);
+  // Kept short and drained for the whole run, so a chatty host can never block on a full pipe.
+  let output = '';
+  const keep = (chunk: Buffer): void => {
+    output = (output + chunk.toString('utf8')).slice(-4000);
+  };
+  child.stderr.on('data', keep);
+  const stop = async (): Promise<void> => {
+    await stopChild(child, pid);
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    const port = await new Promise<number>((resolve, reject) => {
+      let stdout = '';
+      const timer = setTimeout(() => reject(new Error(`no "listening" line in 15 s: ${output}`)), 15_000);
+      const onExit = (): void => {
+        clearTimeout(timer);
+        reject(new Error(`the host exited: ${output}`));
+      };
+      child.once('exit', onExit);
+      child.stdout.on('data', (chunk: Buffer) => {
+        stdout = (stdout + chunk.toString('utf8')).slice(-4000);
+        const m = stdout.match(/^switchyard listening on 127\.0\.0\.1:(\d+)$/m);
+        if (m) {
+          clearTimeout(timer);
+          child.off('exit', onExit);
+          resolve(Number(m[1]));
+        }
+      });
+    });
+    return { port, pid, stop };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}
+
+async function hostContender(
   id: ContenderId,
   label: string,
   config: Readonly<Record<string, unknown>>,
+  script = HOST_SCRIPT,
 ): Promise<Contender & { readonly pid: number }> {
-  const host = await startSwitchyard({ config, args: ['--quiet'] });
-  return {
-    id,
-    label,
-    port: host.port,
-    pid: host.pid,
-    pids: () => [host.pid],
-    stop: async () => {
-      await host.stop();
-    },
-  };
+  const host = await startHost(script, config);
+  return { id, label, port: host.port, pid: host.pid, pids: () => [host.pid], stop: host.stop };
 }
 
 /** The built host with its default config, as a user runs it. */
 export function switchyard(): Promise<Contender> {
-  return switchyardWith('switchyard', 'Switchyard', {});
+  return hostContender('switchyard', 'Switchyard', {});
 }
 
 /**
  * The same host without the owner check on loopback clients (localClients: "any"), which
- * reads /proc/net/tcp for every connection: shows what that check costs.
+ * reads /proc/net/tcp for connections: shows what that check costs.
  */
 export function switchyardAny(): Promise<Contender> {
-  return switchyardWith('switchyard-any', 'Switchyard, localClients "any"', { localClients: 'any' });
+  return hostContender('switchyard-any', 'Switchyard, localClients "any"', { localClients: 'any' });
+}
+
+/** Another build of the host (--baseline FILE), default config: before/after in one run. */
+export function baseline(script: string): Promise<Contender> {
+  return hostContender('baseline', 'Switchyard baseline', {}, script);
 }
 
 /** Two hosts: the client's one routes everything through the second one. */
 export async function chain(): Promise<Contender> {
-  const second = await switchyardWith('chain', 'hop 2', {});
+  const second = await hostContender('chain', 'hop 2', {});
   try {
-    const first = await switchyardWith('chain', 'hop 1', {
+    const first = await hostContender('chain', 'hop 1', {
       upstreams: [{ id: 'hop2', type: 'socks5', host: '127.0.0.1', port: second.port }],
       routes: [{ id: 'chain', hops: ['hop2'] }],
       defaultTarget: { kind: 'route', routeId: 'chain' },
@@ -136,31 +236,14 @@ export function ensureInstalled(log: (line: string) => void): { microsocks: bool
   return { microsocks: existsSync(MICROSOCKS), dante: existsSync(DANTED) };
 }
 
-function stopPid(child: ChildProcess, target: number): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => {
-      try {
-        process.kill(target, 'SIGKILL');
-      } catch {
-        // Already gone.
-      }
-    }, 5000);
-    child.once('exit', () => {
-      clearTimeout(timer);
-      resolve();
-    });
-    process.kill(target, 'SIGTERM');
-  });
-}
-
 export async function microsocks(): Promise<Contender> {
   const port = await freePort();
   // Its one log line per client goes nowhere: no contender pays for logging here.
   const child = spawn(MICROSOCKS, ['-i', '127.0.0.1', '-p', String(port)], { stdio: 'ignore' });
   const pid = child.pid;
   if (pid === undefined) throw new Error('could not start microsocks');
-  const stop = (): Promise<void> => stopPid(child, pid);
+  live.add(pid);
+  const stop = (): Promise<void> => stopChild(child, pid);
   try {
     await waitForPort(port);
   } catch (error) {
@@ -196,9 +279,10 @@ export async function dante(): Promise<Contender> {
   });
   const pgid = child.pid;
   if (pgid === undefined) throw new Error('could not start danted');
+  live.add(-pgid);
   const stop = async (): Promise<void> => {
     // Its helpers live in the group we created for it: that group, and nothing else.
-    await stopPid(child, -pgid);
+    await stopChild(child, -pgid);
     if (groupPids(pgid).length > 0) {
       try {
         process.kill(-pgid, 'SIGKILL');

@@ -119,7 +119,7 @@ export function formatReport(results: BenchResults, command: string): string {
     rows.push({ figure, cells, target, met: target ? verdict(met) : '' });
   };
 
-  const bulkIds: ContenderId[] = ['direct', 'switchyard', 'chain', 'microsocks', 'dante'];
+  const bulkIds: ContenderId[] = ['direct', 'switchyard', 'baseline', 'chain', 'microsocks', 'dante'];
   for (const [metric, figure] of [
     ['bulk-up-1', 'Bulk, 1 connection, client → target'],
     ['bulk-down-1', 'Bulk, 1 connection, target → client'],
@@ -138,7 +138,7 @@ export function formatReport(results: BenchResults, command: string): string {
     );
   }
 
-  const rateIds: ContenderId[] = ['switchyard', 'switchyard-any', 'microsocks', 'dante'];
+  const rateIds: ContenderId[] = ['switchyard', 'baseline', 'switchyard-any', 'microsocks', 'dante'];
   for (const [metric, figure] of [
     ['rate-1', 'New connections/s, concurrency 1'],
     ['rate-64', 'New connections/s, concurrency 64'],
@@ -155,7 +155,7 @@ export function formatReport(results: BenchResults, command: string): string {
     );
   }
 
-  const pingIds: ContenderId[] = ['direct', 'switchyard', 'chain', 'microsocks', 'dante'];
+  const pingIds: ContenderId[] = ['direct', 'switchyard', 'baseline', 'chain', 'microsocks', 'dante'];
   metricRow(
     'p50',
     'Round trip p50, 64 B (× direct)',
@@ -197,7 +197,7 @@ export function formatReport(results: BenchResults, command: string): string {
     target: '',
     met: '',
   });
-  const cpuIds: ContenderId[] = ['switchyard', 'chain', 'microsocks', 'dante'];
+  const cpuIds: ContenderId[] = ['switchyard', 'baseline', 'chain', 'microsocks', 'dante'];
   metricRow(
     'cpu-gib',
     'CPU seconds per GiB relayed (bulk runs)',

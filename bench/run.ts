@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { benchRules } from '../scripts/bench-rules.ts';
 import {
+  baseline,
   type Contender,
   type ContenderId,
   chain,
@@ -42,12 +43,15 @@ export interface BenchOptions {
   readonly rateMs: number;
   readonly pingMs: number;
   readonly holdCount: number;
+  /** Another built host to measure alongside (before/after in one run). */
+  readonly baseline?: string | undefined;
 }
 
-export function benchOptions(quick: boolean, rounds: number | undefined): BenchOptions {
+export function benchOptions(quick: boolean, rounds: number | undefined, baseline?: string): BenchOptions {
+  const common = { quick, holdCount: 2000, baseline };
   return quick
-    ? { rounds: rounds ?? 1, quick, warmMs: 150, bulkMs: 400, rateMs: 400, pingMs: 300, holdCount: 2000 }
-    : { rounds: rounds ?? 3, quick, warmMs: 300, bulkMs: 1000, rateMs: 1000, pingMs: 700, holdCount: 2000 };
+    ? { ...common, rounds: rounds ?? 1, warmMs: 150, bulkMs: 400, rateMs: 400, pingMs: 300 }
+    : { ...common, rounds: rounds ?? 3, warmMs: 300, bulkMs: 1000, rateMs: 1000, pingMs: 700 };
 }
 
 const BULK = [
@@ -175,10 +179,12 @@ export async function runBench(
     const none = direct();
     const sy = await start(switchyard);
     const syAny = await start(switchyardAny);
+    const base = options.baseline === undefined ? undefined : await start(() => baseline(options.baseline!));
     const hops = await start(chain);
     const ms = installed.microsocks ? await start(microsocks) : undefined;
     const dt = installed.dante ? await start(dante) : undefined;
-    const servers = [sy, ms, dt].filter((c): c is Contender => c !== undefined);
+    const servers = [sy, base, ms, dt].filter((c): c is Contender => c !== undefined);
+    const mine = [sy, base].filter((c): c is Contender => c !== undefined);
     const cServers = [ms, dt].filter((c): c is Contender => c !== undefined);
     log(`started: ${started.map((c) => `${c.label} :${c.port}`).join(', ')}; target :${targetPort}`);
 
@@ -202,9 +208,10 @@ export async function runBench(
       log(`round ${round + 1}/${options.rounds}`);
       const cpu = new Map<ContenderId, { seconds: number; bytes: number }>();
 
+      log('  bulk throughput');
       for (const b of BULK) {
         const got = new Map<ContenderId, number>();
-        for (const c of rotate([none, sy, hops, ...cServers], round)) {
+        for (const c of rotate([none, ...mine, hops, ...cServers], round)) {
           const before = cpuSeconds(c.pids());
           const r = await runClient<BulkReport>(
             lg,
@@ -223,10 +230,11 @@ export async function runBench(
         if (id !== 'direct' && bytes > 0) rec.add('cpu-gib', id, seconds / (bytes / GIB));
       }
 
+      log('  connection rate');
       for (const conc of RATE_CONCURRENCY) {
         const metric = conc === 1 ? 'rate-1' : 'rate-64';
         const got = new Map<ContenderId, number>();
-        for (const c of rotate([sy, syAny, ...cServers], round)) {
+        for (const c of rotate([...mine, syAny, ...cServers], round)) {
           if (c.id === 'switchyard') timeWait.push(timeWaitSockets());
           const r = await runClient<RateReport>(
             lg,
@@ -239,9 +247,10 @@ export async function runBench(
         for (const [id, v] of got) rec.add(metric, id, v, best > 0 ? v / best : undefined);
       }
 
+      log('  round-trip latency');
       const p50 = new Map<ContenderId, number>();
       const p99 = new Map<ContenderId, number>();
-      for (const c of rotate([none, sy, hops, ...cServers], round)) {
+      for (const c of rotate([none, ...mine, hops, ...cServers], round)) {
         const r = await runClient<PingReport>(
           lg,
           ['ping', targetPort, c.port, PING_SIZE, 300, 200_000, options.pingMs],
@@ -272,7 +281,7 @@ export async function runBench(
     return {
       machine: { ...machine(), compiler: lg.compiler, fdLimit: fd.soft },
       options,
-      contenders: [none, sy, syAny, hops, ...cServers].map((c) => ({ id: c.id, label: c.label })),
+      contenders: [none, ...mine, syAny, hops, ...cServers].map((c) => ({ id: c.id, label: c.label })),
       notInstalled,
       series: rec.series,
       memory,

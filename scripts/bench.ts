@@ -1,7 +1,7 @@
 // The relay benchmark: Switchyard against no proxy, microsocks and danted, in interleaved rounds
 // on loopback. Results and how to read them: docs/performance.md.
-//   npm run bench [-- --quick] [-- --rounds N] [-- --json FILE]
-import { writeFileSync } from 'node:fs';
+//   npm run bench [-- [--quick] [--rounds N] [--json FILE] [--baseline FILE]]
+import { existsSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { formatReport } from '../bench/report.ts';
 import { benchOptions, runBench } from '../bench/run.ts';
@@ -11,6 +11,7 @@ const { values } = parseArgs({
     quick: { type: 'boolean', default: false },
     rounds: { type: 'string' },
     json: { type: 'string' },
+    baseline: { type: 'string' },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
@@ -20,7 +21,8 @@ if (values.help) {
     'usage: npm run bench -- [--quick] [--rounds N] [--json FILE]\n' +
       '  --quick      one short round (about 40 s) instead of three (about 3 min)\n' +
       '  --rounds N   rounds of interleaved runs (medians are over rounds)\n' +
-      '  --json FILE  also write the raw per-round figures to FILE',
+      '  --json FILE  also write the raw per-round figures to FILE\n' +
+      '  --baseline FILE  also measure another built host (e.g. a bundle of an older commit)',
   );
   process.exit(0);
 }
@@ -31,8 +33,15 @@ if (rounds !== undefined && !(Number.isInteger(rounds) && rounds >= 1 && rounds 
   process.exit(2);
 }
 
-const options = benchOptions(values.quick, rounds);
-const log = (line: string): void => console.error(`[bench] ${line}`);
+if (values.baseline !== undefined && !existsSync(values.baseline)) {
+  console.error(`--baseline ${values.baseline}: no such file (a bundle built by scripts/build-host.mjs)`);
+  process.exit(2);
+}
+
+const options = benchOptions(values.quick, rounds, values.baseline);
+const began = Date.now();
+const log = (line: string): void =>
+  console.error(`[bench ${((Date.now() - began) / 1000).toFixed(0).padStart(3)} s] ${line}`);
 
 // Everything started is stopped by its PID (or danted's process group), also on Ctrl-C.
 let cleanup: (() => Promise<void>) | undefined;
@@ -43,11 +52,11 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   });
 }
 
-const began = Date.now();
 const results = await runBench(options, log, (c) => {
   cleanup = c;
 });
-const command = `npm run bench${values.quick ? ' -- --quick' : ''}${rounds !== undefined ? `${values.quick ? '' : ' --'} --rounds ${rounds}` : ''}`;
+const args = process.argv.slice(2);
+const command = `npm run bench${args.length > 0 ? ` -- ${args.join(' ')}` : ''}`;
 console.log(formatReport(results, command));
 log(`done in ${((Date.now() - began) / 1000).toFixed(0)} s`);
 if (values.json) writeFileSync(values.json, `${JSON.stringify(results, null, 2)}\n`);

@@ -1,8 +1,11 @@
 import assert from 'node:assert/strict';
 import {
   chmodSync,
+  closeSync,
   existsSync,
+  fstatSync,
   mkdtempSync,
+  openSync,
   readdirSync,
   readFileSync,
   rmSync,
@@ -93,10 +96,15 @@ describe('file credential store', () => {
   test('writes replace the file by rename and leave no temp files behind', async () => {
     const store = fileStore();
     await store.set('first', 'x');
-    const inodeBefore = statSync(store.path).ino;
+    // Holding the first file open keeps its inode from being reused, so a different inode at
+    // the path afterwards (and no links left to the held one) proves a rename, not a rewrite.
+    const held = openSync(store.path, 'r');
+    const inodeBefore = fstatSync(held).ino;
     // Concurrent writers in one process must not lose each other's updates.
     await Promise.all(Array.from({ length: 20 }, (_, i) => store.set(`u${i}`, `p${i}`)));
     assert.notEqual(statSync(store.path).ino, inodeBefore, 'the file was rewritten in place');
+    assert.equal(fstatSync(held).nlink, 0, 'the first file was replaced, not edited');
+    closeSync(held);
     for (let i = 0; i < 20; i++) assert.equal(await store.get(`u${i}`), `p${i}`);
     assert.equal(await store.get('first'), 'x');
     const dir = join(store.path, '..');
