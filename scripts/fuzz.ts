@@ -1,17 +1,33 @@
-// Long-run fuzzer of the SOCKS wire codec: runs the properties of test/unit/codec-properties.ts
-// (totality, incremental = whole, round trips) round-robin until enough inputs were tried.
+// Long-run fuzzer of the SOCKS wire codec and the native-messaging framing: runs the properties
+// of test/unit/codec-properties.ts (totality, incremental = whole, round trips) and of
+// test/unit/framing-properties.ts (any chunking, any bytes, oversized frames in step) round-robin
+// until enough inputs were tried; the input count covers both.
 //   npm run fuzz -- [--inputs N] [--seconds S] [--seed N] [--keep-going]
 // --inputs defaults to 1,000,000 (unbounded when only --seconds is given); with both, whichever
 // limit is reached first ends the run. Progress goes to stdout every ~5 s. On a failure the
 // shrunk counterexample is printed with the seed to replay it, and the exit code is 1.
 
 import { parseArgs } from 'node:util';
-import { ALL_PROPERTIES } from '../test/unit/codec-properties.ts';
+import { ALL_PROPERTIES as CODEC_PROPERTIES, type CodecProperty } from '../test/unit/codec-properties.ts';
+import { FRAMING_PROPERTIES } from '../test/unit/framing-properties.ts';
 
 const USAGE = 'usage: npm run fuzz -- [--inputs N] [--seconds S] [--seed N] [--keep-going]';
 /** Inputs per property per turn: small enough that progress and limits are checked often. */
 const CHUNK = 1000;
 const PROGRESS_MS = 5000;
+
+interface Group {
+  readonly label: string;
+  readonly properties: readonly CodecProperty[];
+}
+const GROUPS: readonly Group[] = [
+  { label: 'codec', properties: CODEC_PROPERTIES },
+  { label: 'framing', properties: FRAMING_PROPERTIES },
+];
+/** Every property with its group's label, in the round-robin order. */
+const ALL: readonly { readonly group: string; readonly property: CodecProperty }[] = GROUPS.flatMap((g) =>
+  g.properties.map((property) => ({ group: g.label, property })),
+);
 
 function fail(message: string): never {
   console.error(`${message}\n${USAGE}`);
@@ -60,7 +76,8 @@ const baseSeed =
 const keepGoing = args.values['keep-going'] === true;
 
 const number = (n: number): string => Math.round(n).toLocaleString('en-US');
-const perProperty = new Map<string, number>(ALL_PROPERTIES.map((p) => [p.name, 0]));
+const perProperty = new Map<CodecProperty, number>(ALL.map((p) => [p.property, 0]));
+const perGroup = new Map<string, number>(GROUPS.map((g) => [g.label, 0]));
 const started = performance.now();
 let tried = 0;
 let failures = 0;
@@ -70,15 +87,18 @@ let lastProgress = started;
 
 function progress(label: string): void {
   const elapsed = (performance.now() - started) / 1000;
+  const groups = [...perGroup].map(([group, n]) => `${group} ${number(n)}`).join(', ');
   console.log(
-    `[${label} ${elapsed.toFixed(1).padStart(6)} s] inputs ${number(tried)}  ` +
+    `[${label} ${elapsed.toFixed(1).padStart(6)} s] inputs ${number(tried)} (${groups})  ` +
       `${number(tried / Math.max(elapsed, 1e-9))}/s  failures ${failures}`,
   );
 }
 
 function summary(): void {
   progress('done');
-  for (const [name, n] of perProperty) console.log(`  ${number(n).padStart(12)}  ${name}`);
+  for (const { group, property } of ALL) {
+    console.log(`  ${number(perProperty.get(property) ?? 0).padStart(12)}  [${group}] ${property.name}`);
+  }
   console.log(`base seed ${baseSeed} (replay with --seed ${baseSeed})`);
 }
 
@@ -87,23 +107,24 @@ process.on('SIGINT', () => {
 });
 
 console.log(
-  `fuzzing ${ALL_PROPERTIES.length} codec properties: ` +
+  `fuzzing ${GROUPS.map((g) => `${g.properties.length} ${g.label}`).join(' + ')} properties: ` +
     `${Number.isFinite(inputLimit) ? `${number(inputLimit)} inputs` : 'no input limit'}` +
     `${seconds === undefined ? '' : `, at most ${seconds} s`}, base seed ${baseSeed}`,
 );
 
 outer: while (!stopped && tried < inputLimit && performance.now() < deadline) {
-  for (const property of ALL_PROPERTIES) {
+  for (const { group, property } of ALL) {
     const runs = Math.min(CHUNK, inputLimit - tried);
     if (runs <= 0 || stopped || performance.now() >= deadline) break outer;
     // One seed per chunk, derived from the base seed, so a whole run can be replayed.
     const seed = (baseSeed + Math.imul(chunkIndex++, 0x9e3779b1)) | 0;
     const result = property.run(runs, seed);
     tried += result.numRuns;
-    perProperty.set(property.name, (perProperty.get(property.name) ?? 0) + result.numRuns);
+    perProperty.set(property, (perProperty.get(property) ?? 0) + result.numRuns);
+    perGroup.set(group, (perGroup.get(group) ?? 0) + result.numRuns);
     if (result.failed) {
       failures++;
-      console.error(`\nFAILED: ${property.name}\n${result.report ?? '(no report)'}\n`);
+      console.error(`\nFAILED: [${group}] ${property.name}\n${result.report ?? '(no report)'}\n`);
       if (!keepGoing) break outer;
     }
     if (performance.now() - lastProgress >= PROGRESS_MS) {

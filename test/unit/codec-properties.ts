@@ -485,7 +485,11 @@ function errorText<T>(details: fc.RunDetails<T>): string {
   return err instanceof Error ? `Error: ${err.message}` : `Error: ${String(err)}`;
 }
 
-function define<T>(name: string, arb: fc.Arbitrary<T>, check: (value: T) => void): CodecProperty {
+/**
+ * A named property over `arb` that `check` states with assertions; also used for the framing
+ * properties (framing-properties.ts), so scripts/fuzz.ts runs both the same way.
+ */
+export function define<T>(name: string, arb: fc.Arbitrary<T>, check: (value: T) => void): CodecProperty {
   return {
     name,
     run(numRuns, seed) {

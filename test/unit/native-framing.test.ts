@@ -1,44 +1,15 @@
 import assert from 'node:assert/strict';
 import { endianness } from 'node:os';
 import { describe, test } from 'node:test';
-import fc from 'fast-check';
 import { MAX_MESSAGE_BYTES } from '../../shared/messages/protocol.ts';
 import {
   type DecodeResult,
-  type Endianness,
   FrameDecoder,
   FramingError,
   MAX_INCOMING_FRAME_BYTES,
   encodeFrame,
 } from '../../native-host/src/native-messaging/framing.ts';
-
-function header(length: number, order: Endianness = endianness()): Buffer {
-  const b = Buffer.alloc(4);
-  if (order === 'LE') b.writeUInt32LE(length);
-  else b.writeUInt32BE(length);
-  return b;
-}
-
-function raw(payload: string | Buffer, order: Endianness = endianness()): Buffer {
-  const body = typeof payload === 'string' ? Buffer.from(payload, 'utf8') : payload;
-  return Buffer.concat([header(body.length, order), body]);
-}
-
-function messages(results: readonly DecodeResult[]): unknown[] {
-  return results.map((r) => (r.kind === 'message' ? r.message : `error:${r.error.code}`));
-}
-
-/** Cuts `data` at the given points (sorted, deduplicated, within range). */
-function cut(data: Buffer, points: readonly number[]): Buffer[] {
-  const at = [...new Set(points.map((p) => p % (data.length + 1)))].sort((a, b) => a - b);
-  const out: Buffer[] = [];
-  let last = 0;
-  for (const p of [...at, data.length]) {
-    out.push(data.subarray(last, p));
-    last = p;
-  }
-  return out;
-}
+import { FRAMING_PROPERTIES, header, messages, raw } from './framing-properties.ts';
 
 describe('encodeFrame', () => {
   test('writes a 32-bit length in native byte order, then UTF-8 JSON', () => {
@@ -144,73 +115,12 @@ describe('FrameDecoder', () => {
     assert.deepEqual(messages(d.push(encodeFrame(2))), [2]);
   });
 
-  test('property: any chunking of a stream of frames decodes to the same messages', () => {
-    fc.assert(
-      fc.property(
-        fc.array(fc.jsonValue(), { maxLength: 12 }),
-        fc.array(fc.nat(), { maxLength: 30 }),
-        fc.constantFrom<Endianness>('LE', 'BE'),
-        (values, points, order) => {
-          const stream = Buffer.concat(values.map((v) => encodeFrame(v, { endianness: order })));
-          const d = new FrameDecoder({ endianness: order });
-          const out: DecodeResult[] = [];
-          for (const chunk of cut(stream, points)) out.push(...d.push(chunk));
-          out.push(...d.end());
-          // JSON has no -0: what the codec carries is the JSON form of each value.
-          assert.deepEqual(
-            messages(out),
-            values.map((v) => JSON.parse(JSON.stringify(v)) as unknown),
-          );
-        },
-      ),
-      { numRuns: 300 },
-    );
-  });
-
-  test('property: any bytes, in any chunks, yield messages or typed errors and never throw', () => {
-    fc.assert(
-      fc.property(
-        fc.array(fc.uint8Array({ maxLength: 64 }), { maxLength: 20 }),
-        fc.integer({ min: 0, max: 64 }),
-        (chunks, maxFrameBytes) => {
-          const d = new FrameDecoder({ maxFrameBytes });
-          const out: DecodeResult[] = [];
-          for (const chunk of chunks) out.push(...d.push(chunk));
-          out.push(...d.end());
-          for (const r of out) {
-            if (r.kind === 'error') assert.ok(r.error instanceof FramingError);
-            else assert.equal(r.kind, 'message');
-          }
-        },
-      ),
-      { numRuns: 500 },
-    );
-  });
-
-  test('property: frames and oversized frames interleaved stay in step under any chunking', () => {
-    fc.assert(
-      fc.property(
-        fc.array(fc.oneof(fc.jsonValue({ maxDepth: 2 }), fc.constant('OVERSIZED')), { maxLength: 10 }),
-        fc.array(fc.nat(), { maxLength: 20 }),
-        (items, points) => {
-          const max = 64;
-          const frames = items.map((item) =>
-            item === 'OVERSIZED'
-              ? raw('z'.repeat(max + 10))
-              : encodeFrame(item, { maxBytes: Number.MAX_SAFE_INTEGER }),
-          );
-          const expected = items.map((item, i) =>
-            item === 'OVERSIZED' || frames[i]!.length - 4 > max
-              ? 'error:FRAME_TOO_LARGE'
-              : (JSON.parse(JSON.stringify(item)) as unknown),
-          );
-          const d = new FrameDecoder({ maxFrameBytes: max });
-          const out: DecodeResult[] = [];
-          for (const chunk of cut(Buffer.concat(frames), points)) out.push(...d.push(chunk));
-          assert.deepEqual(messages(out), expected);
-        },
-      ),
-      { numRuns: 300 },
-    );
-  });
+  // The properties themselves are in framing-properties.ts, which scripts/fuzz.ts runs for longer.
+  for (const property of FRAMING_PROPERTIES) {
+    test(property.test, () => {
+      const run = property.run(property.ciRuns);
+      assert.equal(run.failed, false, run.report);
+      assert.equal(run.numRuns, property.ciRuns);
+    });
+  }
 });
