@@ -1,3 +1,4 @@
+import { fdLimitWarning, openFileLimit } from './fd-limit.ts';
 import { ownerCheckSupported } from '../policy/client-identity.ts';
 import { resolve as resolvePath } from 'node:path';
 import { type Config, validateConfig } from '../../../shared/config/schema.ts';
@@ -139,6 +140,8 @@ export async function serve(options: ServeOptions, version = '0.0.0-dev'): Promi
       control: paths.endpoint,
       started_by: startedBy,
     });
+    const fdWarning = fdLimitWarning(config.limits.maxConnections, openFileLimit());
+    if (fdWarning) logger.warn(fdWarning);
     if (config.localClients === 'owner' && !ownerCheckSupported()) {
       logger.warn(
         'localClients is "owner", but this platform cannot tell which local user runs a client: ' +
