@@ -17,6 +17,9 @@ import type {
   ResultMap,
 } from '../../shared/messages/protocol.ts';
 import { PROTOCOL_VERSION } from '../../shared/messages/protocol.ts';
+import { CodedError, PendingRequests, type Timers } from '../../shared/messages/requests.ts';
+
+export type { Timers };
 
 export const BACKOFF_MIN_MS = 500;
 export const BACKOFF_MAX_MS = 30_000;
@@ -27,16 +30,8 @@ const TIMEOUTS: Partial<Record<RequestType, number>> = { check: 90_000 };
 
 export type HostErrorCode = ErrorCode | 'TIMEOUT' | 'DISCONNECTED';
 
-export class HostRequestError extends Error {
+export class HostRequestError extends CodedError<HostErrorCode> {
   override readonly name = 'HostRequestError';
-  readonly code: HostErrorCode;
-  readonly issues: readonly ProtocolIssue[] | undefined;
-
-  constructor(code: HostErrorCode, message: string, issues?: readonly ProtocolIssue[]) {
-    super(message);
-    this.code = code;
-    this.issues = issues;
-  }
 }
 
 /** The host cannot be reached right now: anything else is an answer about the request itself. */
@@ -64,11 +59,6 @@ export type ConnectionEvent =
   | { readonly type: 'service-down'; readonly error: string }
   | { readonly type: 'event'; readonly event: HostEvent };
 
-export interface Timers {
-  setTimeout(callback: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
-}
-
 export interface HostConnectionOptions {
   readonly connect: () => NativePort;
   /** runtime.lastError's message, read inside onDisconnect (Chrome's way of saying why). */
@@ -77,12 +67,6 @@ export interface HostConnectionOptions {
   readonly onChange: (event: ConnectionEvent) => void;
   readonly timers?: Timers;
   readonly requestTimeoutMs?: number;
-}
-
-interface Pending {
-  readonly resolve: (result: unknown) => void;
-  readonly reject: (error: HostRequestError) => void;
-  readonly timer: unknown;
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {
@@ -99,8 +83,7 @@ export class HostConnection {
   private readonly timers: Timers;
   private port: NativePort | undefined;
   private ready = false;
-  private nextId = 1;
-  private readonly pending = new Map<number, Pending>();
+  private readonly pending: PendingRequests<unknown>;
   private backoffMs = BACKOFF_MIN_MS;
   private retryTimer: unknown;
   private greeting = false;
@@ -108,6 +91,7 @@ export class HostConnection {
   constructor(options: HostConnectionOptions) {
     this.options = options;
     this.timers = options.timers ?? defaultTimers;
+    this.pending = new PendingRequests(this.timers);
   }
 
   /** True once hello has been answered on the current port and the service is reachable. */
@@ -132,22 +116,22 @@ export class HostConnection {
     if (port === undefined) {
       return Promise.reject(new HostRequestError('DISCONNECTED', 'not connected to the Switchyard host'));
     }
-    const id = this.nextId++;
     const ms = timeoutMs ?? TIMEOUTS[type] ?? this.options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
-    return new Promise<ResultMap[T]>((resolve, reject) => {
-      const timer = this.timers.setTimeout(() => {
-        this.pending.delete(id);
-        reject(new HostRequestError('TIMEOUT', `the host did not answer '${type}' within ${ms / 1000} s`));
-      }, ms);
-      this.pending.set(id, { resolve: resolve as (result: unknown) => void, reject, timer });
-      try {
-        port.postMessage({ ...params, v: PROTOCOL_VERSION, id, type });
-      } catch (error) {
-        this.timers.clearTimeout(timer);
-        this.pending.delete(id);
-        reject(new HostRequestError('DISCONNECTED', error instanceof Error ? error.message : String(error)));
-      }
-    });
+    const { id, reply } = this.pending.open(
+      ms,
+      () => new HostRequestError('TIMEOUT', `the host did not answer '${type}' within ${ms / 1000} s`),
+    );
+    try {
+      port.postMessage({ ...params, v: PROTOCOL_VERSION, id, type });
+    } catch (error) {
+      this.pending
+        .take(id)
+        ?.reject(
+          new HostRequestError('DISCONNECTED', error instanceof Error ? error.message : String(error)),
+        );
+    }
+    // The host answers a request of type T with ResultMap[T]; the protocol guarantees it.
+    return reply as Promise<ResultMap[T]>;
   }
 
   private open(): void {
@@ -210,10 +194,8 @@ export class HostConnection {
       return;
     }
     if (typeof message.id !== 'number') return;
-    const pending = this.pending.get(message.id);
+    const pending = this.pending.take(message.id);
     if (pending === undefined) return;
-    this.pending.delete(message.id);
-    this.timers.clearTimeout(pending.timer);
     if (message.ok === true) {
       pending.resolve(message.result);
       return;
@@ -237,11 +219,9 @@ export class HostConnection {
 
   private closed(error: string): void {
     this.ready = false;
-    for (const [id, pending] of this.pending) {
-      this.timers.clearTimeout(pending.timer);
-      pending.reject(new HostRequestError('DISCONNECTED', `the connection to the host was lost: ${error}`));
-      this.pending.delete(id);
-    }
+    this.pending.rejectAll(
+      () => new HostRequestError('DISCONNECTED', `the connection to the host was lost: ${error}`),
+    );
     this.options.onChange({ type: 'closed', error });
     this.scheduleRetry(() => this.open());
   }

@@ -6,6 +6,7 @@ import { CopyButton } from '../ui/CopyButton.tsx';
 import { IssueList } from '../ui/IssueList.tsx';
 import { exportConfig, type ImportResult, prepareImport } from './config-io.ts';
 import type { LoadedConfigEditor } from './use-config.ts';
+import { ErrorAlert } from '../ui/Messages.tsx';
 
 export interface ImportExportProps {
   readonly client: BackgroundClient;
@@ -158,11 +159,7 @@ function Import({ client, editor }: ImportExportProps) {
           </button>
         </div>
       )}
-      {error && (
-        <p class="error" role="alert">
-          {error}
-        </p>
-      )}
+      <ErrorAlert error={error} />
       <IssueList issues={serverIssues} title="The host refused it:" />
     </div>
   );

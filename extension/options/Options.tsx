@@ -17,6 +17,7 @@ import { Settings } from './Settings.tsx';
 import { Tester } from './Tester.tsx';
 import { Upstreams } from './Upstreams.tsx';
 import { type LoadedConfigEditor, useConfig } from './use-config.ts';
+import { BackgroundDown, ErrorAlert } from '../ui/Messages.tsx';
 
 export const TABS = [
   { id: 'upstreams', label: 'Upstreams' },
@@ -58,16 +59,7 @@ export function Options({ client, initialTab = 'upstreams', onTabChange, request
     return (
       <main class="options">
         <h1>Switchyard</h1>
-        {loadError ? (
-          <div class="callout callout-bad" role="alert">
-            <p>The extension's background is not answering: {loadError}</p>
-            <button type="button" class="button" onClick={reload}>
-              Try again
-            </button>
-          </div>
-        ) : (
-          <p class="muted">Loading…</p>
-        )}
+        {loadError ? <BackgroundDown error={loadError} onRetry={reload} /> : <p class="muted">Loading…</p>}
       </main>
     );
   }
@@ -113,11 +105,7 @@ function OptionsHeader({
         <Toggle checked={state.enabled} label="Route traffic through Switchyard" onChange={toggle} />
         <StatusLine host={state.host} enabled={state.enabled} />
       </div>
-      {error && (
-        <p class="error" role="alert">
-          {error}
-        </p>
-      )}
+      <ErrorAlert error={error} />
       {state.host.state === 'host-missing' && (
         <HostMissing installCommand={state.installCommand} onRetry={reconnect} />
       )}

@@ -7,6 +7,7 @@ import { CheckReport } from '../ui/CheckReport.tsx';
 import { describedBy, Field } from '../ui/Field.tsx';
 import { routeLabel, upstreamLabel } from '../ui/format.ts';
 import type { LoadedConfigEditor } from './use-config.ts';
+import { ErrorAlert } from '../ui/Messages.tsx';
 
 export interface RoutesProps {
   readonly client: BackgroundClient;
@@ -99,11 +100,7 @@ export function Routes({ client, editor }: RoutesProps) {
       {config.upstreams.length === 0 && (
         <p class="empty">Add an upstream first: a route needs at least one hop.</p>
       )}
-      {error && (
-        <p class="error" role="alert">
-          {error}
-        </p>
-      )}
+      <ErrorAlert error={error} />
       {adding && (
         <NewRouteForm
           config={config}

@@ -6,6 +6,7 @@ import { routeLabel, targetFromKey, targetKey } from '../ui/format.ts';
 import { VirtualList } from '../ui/VirtualList.tsx';
 import { type Position, RuleEditor } from './RuleEditor.tsx';
 import type { LoadedConfigEditor } from './use-config.ts';
+import { Outcome } from '../ui/Messages.tsx';
 
 export interface RulesProps {
   readonly editor: LoadedConfigEditor;
@@ -303,14 +304,7 @@ export function Rules({ editor }: RulesProps) {
           onCancel={() => setEditing(null)}
         />
       )}
-      <p class="confirm" role="status">
-        {notice}
-      </p>
-      {error && (
-        <p class="error" role="alert">
-          {error}
-        </p>
-      )}
+      <Outcome notice={notice} error={error} />
       <div class="toolbar">
         <div class="inline-field grow">
           <label for="rule-search" class="sr-only">

@@ -4,6 +4,7 @@ import type { BrowserSettings, UiState } from '../shared/ui-protocol.ts';
 import { type BackgroundClient, errorMessage } from '../ui/background-client.ts';
 import { describedBy, Field } from '../ui/Field.tsx';
 import type { ConfigEditor } from './use-config.ts';
+import { Outcome } from '../ui/Messages.tsx';
 
 export interface SettingsProps {
   readonly client: BackgroundClient;
@@ -49,14 +50,7 @@ export function Settings({ client, state, setState, editor, requestPermission }:
   return (
     <section aria-labelledby="settings-title">
       <h2 id="settings-title">Settings</h2>
-      <p class="confirm" role="status">
-        {notice}
-      </p>
-      {error && (
-        <p class="error" role="alert">
-          {error}
-        </p>
-      )}
+      <Outcome notice={notice} error={error} />
       {/* Keyed by the saved port: a change made elsewhere (the CLI, another page) starts the field afresh. */}
       <ListenPort
         key={editor.config?.listen.port ?? 'none'}

@@ -6,6 +6,7 @@ import { type BackgroundClient, errorMessage } from '../ui/background-client.ts'
 import { CheckReport } from '../ui/CheckReport.tsx';
 import { routeLabel } from '../ui/format.ts';
 import { HopList } from '../ui/HopList.tsx';
+import { ErrorAlert } from '../ui/Messages.tsx';
 
 export interface TesterProps {
   readonly client: BackgroundClient;
@@ -81,11 +82,7 @@ export function Tester({ client, config }: TesterProps) {
           {busy ? 'Testing…' : 'Test'}
         </button>
       </form>
-      {error && (
-        <p class="error" role="alert">
-          {error}
-        </p>
-      )}
+      <ErrorAlert error={error} />
       <div aria-live="polite">
         {result && (
           <div class="card tester-result">

@@ -14,6 +14,7 @@ import { describedBy, Field } from '../ui/Field.tsx';
 import { routeLabel, upstreamLabel } from '../ui/format.ts';
 import { IssueList } from '../ui/IssueList.tsx';
 import type { LoadedConfigEditor } from './use-config.ts';
+import { Outcome } from '../ui/Messages.tsx';
 
 export interface UpstreamsProps {
   readonly client: BackgroundClient;
@@ -82,14 +83,7 @@ export function Upstreams({ client, state, editor }: UpstreamsProps) {
       <p class="muted">
         The proxies your traffic can go through. Routes chain them; rules pick a route for each site.
       </p>
-      <p class="confirm" role="status">
-        {notice}
-      </p>
-      {error && (
-        <p class="error" role="alert">
-          {error}
-        </p>
-      )}
+      <Outcome notice={notice} error={error} />
       {editing?.mode === 'new' && (
         <UpstreamForm
           client={client}

@@ -9,6 +9,7 @@ import { StatusLine } from '../ui/StatusLine.tsx';
 import { Toggle } from '../ui/Toggle.tsx';
 import { useUiState } from '../ui/use-ui-state.ts';
 import { SiteSection } from './SiteSection.tsx';
+import { BackgroundDown } from '../ui/Messages.tsx';
 
 export interface PopupProps {
   readonly client: BackgroundClient;
@@ -37,14 +38,7 @@ export function Popup({ client, tabUrl, openOptions }: PopupProps) {
   return (
     <main class="popup">
       <Header client={client} state={state} setState={setState} />
-      {loadError && !state && (
-        <div class="callout callout-bad" role="alert">
-          <p>The extension's background is not answering: {loadError}</p>
-          <button type="button" class="button" onClick={reload}>
-            Try again
-          </button>
-        </div>
-      )}
+      {loadError && !state && <BackgroundDown error={loadError} onRetry={reload} />}
       {state && <Body client={client} state={state} setState={setState} url={url} />}
       <footer class="popup-footer">
         <button type="button" class="link-button" onClick={() => openOptions()}>

@@ -9,16 +9,13 @@
  * test's own.
  */
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { BrowserContext, Page, Worker } from 'playwright-core';
-import type { ConfigInput } from '../../shared/config/schema.ts';
 import type { UiRequest, UiResponse, UiResultMap, UiState } from '../../extension/shared/ui-protocol.ts';
-import { childEnv } from '../helpers/configs.ts';
 import { freePort } from '../helpers/reference-servers.ts';
-import { REPO_ROOT, type SwitchyardProcess, startSwitchyard } from '../helpers/switchyard-process.ts';
+import { REPO_ROOT, type SwitchyardProcess } from '../helpers/switchyard-process.ts';
 import { buildExtension, ensureHostFresh } from './helpers/build.ts';
 import {
   extensionIdOf,
@@ -28,6 +25,16 @@ import {
   waitFor,
 } from './helpers/chromium.ts';
 import { filesContaining } from './helpers/files.ts';
+import {
+  browserEnv,
+  hostConfig,
+  makeTestDirs,
+  startExit,
+  stateWaiter,
+  stopBridgeServices,
+  uiResult,
+  writeHostConfig,
+} from './helpers/host-session.ts';
 import { type InstalledHost, installNativeHost } from './helpers/native-host.ts';
 import { type Site, startSite } from './helpers/sites.ts';
 
@@ -96,24 +103,7 @@ function state(): Promise<UiState> {
   return sw.evaluate(() => (globalThis as unknown as WorkerGlobal).switchyardTest.getState());
 }
 
-async function waitState(what: string, ok: (s: UiState) => boolean, timeoutMs = 10_000): Promise<UiState> {
-  let last: UiState | undefined;
-  try {
-    return await waitFor(
-      what,
-      async () => {
-        last = await state();
-        if (last.host.status) servicePids.add(last.host.status.pid);
-        return ok(last) ? last : undefined;
-      },
-      timeoutMs,
-    );
-  } catch (error) {
-    throw new Error(
-      `${(error as Error).message}\nlast state: ${JSON.stringify({ ...last, config: undefined })}`,
-    );
-  }
-}
+const waitState = stateWaiter(state, servicePids);
 
 function proxySetting(): Promise<ProxySettingDetails> {
   return sw.evaluate(() =>
@@ -134,9 +124,7 @@ async function ask<R extends UiRequest>(from: Page, request: R): Promise<UiResul
     (r) => (globalThis as unknown as WorkerGlobal).chrome.runtime.sendMessage(r),
     request,
   )) as UiResponse<R['type']>;
-  if (!response.ok)
-    throw new Error(`${request.type} failed: ${response.error.code} ${response.error.message}`);
-  return response.result;
+  return uiResult(request, response);
 }
 
 function extensionUrl(path: string): string {
@@ -150,50 +138,11 @@ async function openPopup(siteUrl: string): Promise<void> {
   await page.locator('#toggle').waitFor();
 }
 
-function hostConfig(): ConfigInput {
-  return {
-    version: 1,
-    enabled: false,
-    listen: { host: '127.0.0.1', port: hostPort },
-    upstreams: [
-      {
-        id: 'exit',
-        name: 'exit',
-        type: 'socks5',
-        host: '127.0.0.1',
-        port: upstream.port,
-        username: UPSTREAM_USER,
-      },
-    ],
-    routes: [{ id: 'abroad', name: 'abroad', hops: ['exit'] }],
-    rules: [
-      {
-        id: 'direct-test',
-        name: 'direct.test goes direct',
-        enabled: true,
-        match: { hosts: [{ type: 'exact', value: 'direct.test' }] },
-        target: { kind: 'direct' },
-      },
-      {
-        id: 'test-sites',
-        name: '*.test via abroad',
-        enabled: true,
-        match: { hosts: [{ type: 'domain', value: '*.test' }] },
-        target: { kind: 'route', routeId: 'abroad' },
-      },
-    ],
-    defaultTarget: { kind: 'direct' },
-  };
-}
-
 before(async () => {
-  tmp = mkdtempSync(join(tmpdir(), 'switchyard-e2e-'));
+  const dirs = makeTestDirs('switchyard-e2e-');
+  tmp = dirs.tmp;
   userDataDir = join(tmp, 'profile');
-  const xdgConfig = join(tmp, 'config');
-  const xdgRuntime = join(tmp, 'run');
-  const home = join(tmp, 'home');
-  for (const dir of [userDataDir, xdgConfig, xdgRuntime, home])
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
+  mkdirSync(userDataDir, { recursive: true, mode: 0o700 });
 
   const hostScript = ensureHostFresh();
   const extensionDir = buildExtension(join(tmp, 'extension'));
@@ -206,29 +155,14 @@ before(async () => {
   optionsPath = built.options_page;
 
   [upstream, proxied, direct, hostPort] = await Promise.all([
-    // The upstream resolves the test names itself (its `hosts`), like a real exit would.
-    startSwitchyard({
-      users: [{ name: UPSTREAM_USER, password: PASSWORD }],
-      config: { hosts: { 'proxied.test': ['127.0.0.1'], 'direct.test': ['127.0.0.1'] } },
-      args: ['--log-level', 'debug'],
-    }),
+    startExit(UPSTREAM_USER, PASSWORD, ['proxied.test', 'direct.test']),
     startSite('proxied.test'),
     startSite('direct.test'),
     freePort(),
   ]);
 
-  configFile = join(xdgConfig, 'switchyard', 'config.json');
-  mkdirSync(join(xdgConfig, 'switchyard'), { recursive: true, mode: 0o700 });
-  writeFileSync(configFile, `${JSON.stringify(hostConfig(), null, 2)}\n`, { mode: 0o600 });
-
-  // The browser's environment is the host's: it starts the bridge, which starts the service.
-  const env = childEnv({
-    HOME: home,
-    XDG_CONFIG_HOME: xdgConfig,
-    XDG_RUNTIME_DIR: xdgRuntime,
-    XDG_DATA_HOME: join(tmp, 'data'),
-    SWITCHYARD_CREDENTIAL_STORE: 'file',
-  });
+  configFile = writeHostConfig(dirs, hostConfig(hostPort, { port: upstream.port, username: UPSTREAM_USER }));
+  const env = browserEnv(dirs);
   // Registered by the second test: the first one sees the browser without it.
   install = () =>
     installNativeHost({ hostScript, userDataDir, extensionId, env, scratchDir: join(tmp, 'bin') });
@@ -240,18 +174,7 @@ before(async () => {
 
 after(async () => {
   await context?.close().catch(() => undefined);
-  // The bridge-started service outlives the browser for its idle period: stop it, by PID, and
-  // only if that PID is still our service (not a process that got the number since).
-  for (const pid of servicePids) {
-    let cmdline = '';
-    try {
-      cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-    } catch {
-      continue;
-    }
-    if (cmdline.includes('switchyard.js') && cmdline.includes('--started-by-bridge'))
-      process.kill(pid, 'SIGTERM');
-  }
+  stopBridgeServices(servicePids);
   await Promise.allSettled([upstream?.stop(), proxied?.close(), direct?.close()]);
   if (tmp) rmSync(tmp, { recursive: true, force: true });
 });

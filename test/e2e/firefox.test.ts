@@ -13,31 +13,32 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import {
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readFileSync,
-  readdirSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { Page } from 'puppeteer-core';
-import type { ConfigInput } from '../../shared/config/schema.ts';
 import type { TunnelEvent } from '../../shared/messages/tunnel-event.ts';
 import { GECKO_EXTENSION_ID, NATIVE_HOST_NAME } from '../../shared/messages/native-host.ts';
 import type { Rule } from '../../shared/rules/types.ts';
 import type { UiRequest, UiResponse, UiResultMap, UiState } from '../../extension/shared/ui-protocol.ts';
 import { callerFrom } from '../../native-host/src/native-messaging/bridge.ts';
-import { childEnv } from '../helpers/configs.ts';
 import { freePort } from '../helpers/reference-servers.ts';
-import { type SwitchyardProcess, startSwitchyard } from '../helpers/switchyard-process.ts';
+import type { SwitchyardProcess } from '../helpers/switchyard-process.ts';
 import { buildExtension, ensureHostFresh } from './helpers/build.ts';
 import { waitFor } from './helpers/chromium.ts';
 import { EXTENSION_ORIGIN, FIREFOX, type LaunchedFirefox, launchFirefox, pageAt } from './helpers/firefox.ts';
+import {
+  browserEnv,
+  DIRECT_RULE,
+  hostConfig,
+  makeTestDirs,
+  startExit,
+  stateWaiter,
+  stopBridgeServices,
+  TEST_SITES_RULE,
+  uiResult,
+  writeHostConfig,
+} from './helpers/host-session.ts';
 import { type Site, startSite } from './helpers/sites.ts';
 
 const PASSWORD = 'e2e-Firefox-Upstream-Secret-3c9d2e';
@@ -95,24 +96,7 @@ function state(): Promise<UiState> {
   });
 }
 
-async function waitState(what: string, ok: (s: UiState) => boolean, timeoutMs = 10_000): Promise<UiState> {
-  let last: UiState | undefined;
-  try {
-    return await waitFor(
-      what,
-      async () => {
-        last = await state();
-        if (last.host.status) servicePids.add(last.host.status.pid);
-        return ok(last) ? last : undefined;
-      },
-      timeoutMs,
-    );
-  } catch (error) {
-    throw new Error(
-      `${(error as Error).message}\nlast state: ${JSON.stringify({ ...last, config: undefined })}`,
-    );
-  }
-}
+const waitState = stateWaiter(state, servicePids);
 
 /** A UiRequest from the extension page, the way the popup and options pages send them. */
 async function ask<R extends UiRequest>(request: R): Promise<UiResultMap[R['type']]> {
@@ -120,9 +104,7 @@ async function ask<R extends UiRequest>(request: R): Promise<UiResultMap[R['type
     (r) => (globalThis as unknown as ExtensionPageGlobal).browser.runtime.sendMessage(r),
     request,
   )) as UiResponse<R['type']>;
-  if (!response.ok)
-    throw new Error(`${request.type} failed: ${response.error.code} ${response.error.message}`);
-  return response.result;
+  return uiResult(request, response);
 }
 
 async function hostLog(): Promise<readonly TunnelEvent[]> {
@@ -161,84 +143,25 @@ async function visit(url: string): Promise<{ status: number | undefined; body: s
   }
 }
 
-const DIRECT_RULE: Rule = {
-  id: 'direct-test',
-  name: 'direct.test goes direct',
-  enabled: true,
-  match: { hosts: [{ type: 'exact', value: 'direct.test' }] },
-  target: { kind: 'direct' },
-};
-const TEST_SITES_RULE: Rule = {
-  id: 'test-sites',
-  name: '*.test via abroad',
-  enabled: true,
-  match: { hosts: [{ type: 'domain', value: '*.test' }] },
-  target: { kind: 'route', routeId: 'abroad' },
-};
-
-function hostConfig(): ConfigInput {
-  return {
-    version: 1,
-    enabled: false,
-    listen: { host: '127.0.0.1', port: hostPort },
-    upstreams: [
-      {
-        id: 'exit',
-        name: 'exit',
-        type: 'socks5',
-        host: '127.0.0.1',
-        port: upstream.port,
-        username: UPSTREAM_USER,
-      },
-    ],
-    routes: [{ id: 'abroad', name: 'abroad', hops: ['exit'] }],
-    rules: [DIRECT_RULE, TEST_SITES_RULE],
-    defaultTarget: { kind: 'direct' },
-  };
-}
-
 before(async () => {
   if (!existsSync(FIREFOX)) throw new Error(`${FIREFOX} is missing: apt-get install firefox-esr`);
-  tmp = mkdtempSync(join(tmpdir(), 'switchyard-e2e-ff-'));
-  home = join(tmp, 'home');
-  const xdgConfig = join(tmp, 'config');
-  const xdgRuntime = join(tmp, 'run');
-  for (const dir of [home, xdgConfig, xdgRuntime]) mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const dirs = makeTestDirs('switchyard-e2e-ff-');
+  tmp = dirs.tmp;
+  home = dirs.home;
 
   hostScript = ensureHostFresh();
   const extensionDir = buildExtension(join(tmp, 'extension-firefox'), 'extension/vite.firefox.config.ts');
 
   [upstream, proxied, direct, fallback, hostPort] = await Promise.all([
-    // The exit resolves the test names itself (its `hosts`), like a real exit would.
-    startSwitchyard({
-      users: [{ name: UPSTREAM_USER, password: PASSWORD }],
-      config: {
-        hosts: {
-          'proxied.test': ['127.0.0.1'],
-          'direct.test': ['127.0.0.1'],
-          'fallback.test': ['127.0.0.1'],
-        },
-      },
-      args: ['--log-level', 'debug'],
-    }),
+    startExit(UPSTREAM_USER, PASSWORD, ['proxied.test', 'direct.test', 'fallback.test']),
     startSite('proxied.test'),
     startSite('direct.test'),
     startSite('fallback.test'),
     freePort(),
   ]);
 
-  configFile = join(xdgConfig, 'switchyard', 'config.json');
-  mkdirSync(join(xdgConfig, 'switchyard'), { recursive: true, mode: 0o700 });
-  writeFileSync(configFile, `${JSON.stringify(hostConfig(), null, 2)}\n`, { mode: 0o600 });
-
-  // Firefox's environment is the host's: it starts the bridge, which starts the service.
-  env = childEnv({
-    HOME: home,
-    XDG_CONFIG_HOME: xdgConfig,
-    XDG_RUNTIME_DIR: xdgRuntime,
-    XDG_DATA_HOME: join(tmp, 'data'),
-    SWITCHYARD_CREDENTIAL_STORE: 'file',
-  });
+  configFile = writeHostConfig(dirs, hostConfig(hostPort, { port: upstream.port, username: UPSTREAM_USER }));
+  env = browserEnv(dirs);
   const installed = spawnSync(process.execPath, [hostScript, 'install', '--browser', 'firefox'], {
     env,
     encoding: 'utf8',
@@ -258,18 +181,7 @@ before(async () => {
 
 after(async () => {
   await firefox?.close().catch(() => undefined);
-  // The bridge-started service outlives the browser for its idle period: stop it, by PID, and
-  // only if that PID is still our service (not a process that got the number since).
-  for (const pid of servicePids) {
-    let cmdline = '';
-    try {
-      cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-    } catch {
-      continue;
-    }
-    if (cmdline.includes('switchyard.js') && cmdline.includes('--started-by-bridge'))
-      process.kill(pid, 'SIGTERM');
-  }
+  stopBridgeServices(servicePids);
   await Promise.allSettled([upstream?.stop(), proxied?.close(), direct?.close(), fallback?.close()]);
   if (tmp) rmSync(tmp, { recursive: true, force: true });
 });

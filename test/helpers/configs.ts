@@ -17,6 +17,7 @@ import { serializeSocks4Request } from '../../native-host/src/protocol/socks4.ts
 import { serializeRequest } from '../../native-host/src/protocol/socks5.ts';
 import { ByteReader } from './net.ts';
 import { HOST_SCRIPT, ensureHostBuilt } from './switchyard-process.ts';
+import { killedAtExit } from './processes.ts';
 
 export const CURL = '/usr/bin/curl';
 export const PYTHON = '/usr/bin/python3';
@@ -46,7 +47,7 @@ export async function writeConfig(file: string, config: Omit<ConfigInput, 'versi
 }
 
 /** The environment of a child: ours without any *_proxy variable, plus `extra`. */
-export function childEnv(extra: Readonly<Record<string, string>> = {}): NodeJS.ProcessEnv {
+export function childEnv(extra: Readonly<Record<string, string | undefined>> = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env)) if (!/_proxy$/i.test(k)) env[k] = v;
   return { ...env, ...extra };
@@ -87,16 +88,7 @@ export async function saveUpstreamPassword(
 // ---- processes ------------------------------------------------------------------------------
 
 /** Processes still running; if the test process exits without stopping one, it dies with us. */
-const running = new Set<number>();
-process.once('exit', () => {
-  for (const pid of running) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // already gone
-    }
-  }
-});
+const running = killedAtExit();
 
 function track(child: ChildProcess): void {
   const pid = child.pid;
@@ -115,8 +107,16 @@ export interface RunResult {
 export interface RunOptions {
   /** Written to standard input, which is then closed. */
   readonly input?: string;
-  readonly env?: Readonly<Record<string, string>>;
-  /** SIGKILL (to this PID) after this long; the result then has signal SIGKILL. */
+  readonly env?: Readonly<Record<string, string | undefined>>;
+  /** false: the child's environment is `env` alone, nothing of ours (default true: ours plus `env`). */
+  readonly inheritEnv?: boolean;
+  readonly cwd?: string;
+  /**
+   * Runs in a process group of its own, so a hung run is killed whole (its helpers too), by the
+   * group's id.
+   */
+  readonly processGroup?: boolean;
+  /** SIGKILL (to this PID, or its group) after this long; the result then has signal SIGKILL. */
   readonly timeoutMs?: number;
 }
 
@@ -133,18 +133,33 @@ export function runProgram(
   options: RunOptions = {},
 ): Promise<RunResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(file, args, { env: childEnv(options.env), stdio: ['pipe', 'pipe', 'pipe'] });
+    const env = options.inheritEnv === false ? { ...options.env } : childEnv(options.env);
+    const child = spawn(file, args, {
+      env,
+      ...(options.cwd !== undefined ? { cwd: options.cwd } : {}),
+      detached: options.processGroup === true,
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
     track(child);
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      stdout += chunk.toString('utf8');
+    child.stdout.setEncoding('utf8').on('data', (text: string) => {
+      stdout += text;
     });
-    child.stderr.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString('utf8');
+    child.stderr.setEncoding('utf8').on('data', (text: string) => {
+      stderr += text;
     });
     const timer = setTimeout(() => {
-      if (child.pid !== undefined && child.exitCode === null) process.kill(child.pid, 'SIGKILL');
+      if (child.pid === undefined) return;
+      if (options.processGroup) {
+        try {
+          process.kill(-child.pid, 'SIGKILL');
+        } catch {
+          // the whole group is gone already
+        }
+      } else if (child.exitCode === null) {
+        process.kill(child.pid, 'SIGKILL');
+      }
     }, options.timeoutMs ?? 20_000);
     child.once('error', (error) => {
       clearTimeout(timer);
@@ -443,7 +458,11 @@ export async function socks4Connect(
 
 export interface CurlResult {
   readonly code: number | null;
+  /** Stdout, or its first `keepBytes` bytes and a little more. */
   readonly body: Buffer;
+  /** How many bytes stdout had in all. */
+  readonly bytes: number;
+  /** Of all of stdout. */
   readonly sha256: string;
   readonly stderr: string;
 }
@@ -452,9 +471,15 @@ export interface CurlOptions {
   /** Run as this OS user (through setpriv); this process must be root. */
   readonly as?: { readonly uid: number; readonly gid: number };
   readonly maxTimeS?: number;
+  /** Keep only this much of stdout in `body` (it is hashed and counted as it streams). */
+  readonly keepBytes?: number;
 }
 
-/** `curl -q -sS --noproxy '' --max-time N ARGS...`, collecting stdout. */
+/**
+ * `curl -q -sS --noproxy '' --max-time N ARGS...` without blocking the event loop (servers live
+ * in this process), hashing stdout as it streams. `-q` skips any .curlrc; `--noproxy ''` makes
+ * sure localhost is proxied, and no *_proxy variable reaches curl: only our flags pick the proxy.
+ */
 export function curl(args: readonly string[], options: CurlOptions = {}): Promise<CurlResult> {
   const curlArgs = ['-q', '-sS', '--noproxy', '', '--max-time', String(options.maxTimeS ?? 10), ...args];
   const [file, argv] = options.as
@@ -463,19 +488,29 @@ export function curl(args: readonly string[], options: CurlOptions = {}): Promis
         [`--reuid=${options.as.uid}`, `--regid=${options.as.gid}`, '--clear-groups', CURL, ...curlArgs],
       ]
     : [CURL, curlArgs];
+  const keepBytes = options.keepBytes ?? Number.POSITIVE_INFINITY;
   return new Promise((resolve, reject) => {
     const child = spawn(file, argv, { env: childEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
     track(child);
-    const chunks: Buffer[] = [];
+    const hash = createHash('sha256');
+    const kept: Buffer[] = [];
+    let keptBytes = 0;
+    let bytes = 0;
     let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => chunks.push(chunk));
+    child.stdout.on('data', (chunk: Buffer) => {
+      hash.update(chunk);
+      bytes += chunk.length;
+      if (keptBytes < keepBytes) {
+        kept.push(chunk);
+        keptBytes += chunk.length;
+      }
+    });
     child.stderr.on('data', (chunk: Buffer) => {
       stderr += chunk.toString('utf8');
     });
     child.once('error', reject);
     child.once('close', (code) => {
-      const body = Buffer.concat(chunks);
-      resolve({ code, body, sha256: createHash('sha256').update(body).digest('hex'), stderr });
+      resolve({ code, body: Buffer.concat(kept), bytes, sha256: hash.digest('hex'), stderr });
     });
   });
 }

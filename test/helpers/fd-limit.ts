@@ -15,6 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { HOST_SCRIPT, ensureHostBuilt } from './switchyard-process.ts';
+import { killedAtExit } from './processes.ts';
 
 const PEER_SCRIPT = fileURLToPath(new URL('./tcp-peer.ts', import.meta.url));
 
@@ -86,16 +87,7 @@ export function cpuMs(pid: number): number {
 // ---- processes started here -------------------------------------------------------------------
 
 /** PIDs still running; if the test process exits without stopping one, it dies with us. */
-const running = new Set<number>();
-process.once('exit', () => {
-  for (const pid of running) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // already gone
-    }
-  }
-});
+const running = killedAtExit();
 
 interface Tracked {
   readonly pid: number;

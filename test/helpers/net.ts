@@ -1,4 +1,5 @@
 /** Small loopback building blocks for tests: an echo server, a raw client, exact reads. */
+import assert from 'node:assert/strict';
 import { type AddressInfo, type Server, type Socket, connect, createServer } from 'node:net';
 
 export interface EchoServer {
@@ -126,4 +127,24 @@ export function closed(socket: Socket, timeoutMs = 5000): Promise<boolean> {
       resolve(hadError);
     });
   });
+}
+
+/**
+ * `assertEcho(socket, size = 70 000)`: bytes both ways through an echo server (`hello`, then
+ * `size` bytes of the pattern i * `step`), then an orderly close in both directions.
+ */
+export function echoAsserter(hello: string, step: number): (socket: Socket, size?: number) => Promise<void> {
+  return async (socket, size = 70_000) => {
+    const reader = new ByteReader(socket);
+    const small = Buffer.from(hello);
+    socket.write(small);
+    assert.deepEqual(await reader.read(small.length), small);
+    const big = Buffer.alloc(size);
+    for (let i = 0; i < size; i++) big[i] = (i * step) & 0xff;
+    socket.write(big);
+    assert.ok((await reader.read(size)).equals(big), 'large payload came back intact');
+    socket.end();
+    assert.equal((await reader.readToEnd()).length, 0);
+    await closed(socket);
+  };
 }

@@ -5,7 +5,7 @@
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { createCipheriv, createHash } from 'node:crypto';
-import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
+import { killedAtExit } from './processes.ts';
 
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const HOST_SCRIPT = join(REPO_ROOT, 'dist', 'host', 'switchyard.js');
@@ -23,12 +24,24 @@ function sleepSync(ms: number): void {
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
 
+/** The newest modification time of a .ts or .tsx file under `dir`. */
+function newestSource(dir: string): number {
+  let newest = 0;
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) newest = Math.max(newest, newestSource(path));
+    else if (/\.tsx?$/.test(entry.name)) newest = Math.max(newest, statSync(path).mtimeMs);
+  }
+  return newest;
+}
+
 /**
- * Builds dist/host/switchyard.js when it is missing. Test files run in parallel processes, so
- * one builds under a lock directory (mkdir is atomic) while the others wait for it.
+ * Builds dist/host/switchyard.js when `stale()` says so. Test files run in parallel processes,
+ * so one builds under a lock directory (mkdir is atomic) while the others wait for it; `stale`
+ * is asked again once the lock is held.
  */
-export function ensureHostBuilt(): void {
-  if (existsSync(HOST_SCRIPT)) return;
+function buildHostIf(stale: () => boolean): void {
+  if (!stale()) return;
   mkdirSync(join(REPO_ROOT, 'dist'), { recursive: true });
   const deadline = Date.now() + 60_000;
   for (;;) {
@@ -41,7 +54,7 @@ export function ensureHostBuilt(): void {
     }
   }
   try {
-    if (!existsSync(HOST_SCRIPT)) {
+    if (stale()) {
       execFileSync(process.execPath, [join(REPO_ROOT, 'scripts', 'build-host.mjs')], {
         cwd: REPO_ROOT,
         stdio: ['ignore', 'ignore', 'inherit'],
@@ -51,6 +64,21 @@ export function ensureHostBuilt(): void {
   } finally {
     rmSync(BUILD_LOCK, { recursive: true, force: true });
   }
+}
+
+/** Builds dist/host/switchyard.js when it is missing. */
+export function ensureHostBuilt(): void {
+  buildHostIf(() => !existsSync(HOST_SCRIPT));
+}
+
+/** dist/host/switchyard.js, rebuilt when a source under native-host/ or shared/ is newer; its path. */
+export function ensureHostFresh(): string {
+  const sources = Math.max(
+    newestSource(join(REPO_ROOT, 'native-host')),
+    newestSource(join(REPO_ROOT, 'shared')),
+  );
+  buildHostIf(() => !existsSync(HOST_SCRIPT) || statSync(HOST_SCRIPT).mtimeMs < sources);
+  return HOST_SCRIPT;
 }
 
 export interface InboundTestUser {
@@ -89,16 +117,7 @@ export interface SwitchyardProcess {
 }
 
 /** Hosts still running; if the test process exits without stopping one, it dies with us. */
-const running = new Set<number>();
-process.once('exit', () => {
-  for (const pid of running) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // already gone
-    }
-  }
-});
+const running = killedAtExit();
 
 function runCli(args: readonly string[], input: string): Promise<void> {
   return new Promise((resolve, reject) => {

@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync } from 'node:fs';
 import { chmod, chown, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { endianness, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,77 +19,16 @@ import {
   encodeFrame,
 } from '../../native-host/src/native-messaging/framing.ts';
 import { OTHER_USER, SETPRIV, childEnv, ensureOtherUser } from '../helpers/configs.ts';
-import { HOST_SCRIPT, REPO_ROOT } from '../helpers/switchyard-process.ts';
+import { HOST_SCRIPT, REPO_ROOT, ensureHostFresh } from '../helpers/switchyard-process.ts';
 import { startEchoServer } from '../helpers/net.ts';
 import { echoes, openTunnel } from '../helpers/socks-client.ts';
 import { waitFor } from '../helpers/wait.ts';
+import { alive, killedAtExit } from '../helpers/processes.ts';
 
-const BUILD_LOCK = join(REPO_ROOT, 'dist', '.switchyard-build.lock');
-
-function newestSource(dir: string): number {
-  let newest = 0;
-  for (const name of readdirSync(dir)) {
-    const path = join(dir, name);
-    const info = statSync(path);
-    if (info.isDirectory()) newest = Math.max(newest, newestSource(path));
-    else if (name.endsWith('.ts')) newest = Math.max(newest, info.mtimeMs);
-  }
-  return newest;
-}
-
-/** The bundle, rebuilt when a source is newer (under the lock the other test files use). */
-function ensureFreshBuild(): void {
-  const sources = Math.max(
-    newestSource(join(REPO_ROOT, 'native-host')),
-    newestSource(join(REPO_ROOT, 'shared')),
-  );
-  if (existsSync(HOST_SCRIPT) && statSync(HOST_SCRIPT).mtimeMs >= sources) return;
-  mkdirSync(join(REPO_ROOT, 'dist'), { recursive: true });
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    try {
-      mkdirSync(BUILD_LOCK);
-      break;
-    } catch {
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${BUILD_LOCK}`);
-      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 100);
-    }
-  }
-  try {
-    if (!existsSync(HOST_SCRIPT) || statSync(HOST_SCRIPT).mtimeMs < sources) {
-      execFileSync(process.execPath, [join(REPO_ROOT, 'scripts', 'build-host.mjs')], {
-        cwd: REPO_ROOT,
-        stdio: ['ignore', 'ignore', 'inherit'],
-        timeout: 60_000,
-      });
-    }
-  } finally {
-    rmSync(BUILD_LOCK, { recursive: true, force: true });
-  }
-}
-
-ensureFreshBuild();
+ensureHostFresh();
 
 /** Processes to SIGKILL if a test leaves them behind (services started by bridges are detached). */
-const started = new Set<number>();
-process.once('exit', () => {
-  for (const pid of started) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // gone already
-    }
-  }
-});
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
+const started = killedAtExit();
 
 interface Home {
   readonly root: string;

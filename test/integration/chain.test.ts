@@ -21,7 +21,7 @@ import type { Address } from '../../native-host/src/protocol/address.ts';
 import { Rep } from '../../native-host/src/protocol/socks5.ts';
 import { type HttpConnectProxy, startHttpConnectProxy } from '../helpers/http-connect-proxy.ts';
 import { savedCredentials } from '../helpers/memory-credentials.ts';
-import { ByteReader, type EchoServer, closed, connectTo, startEchoServer } from '../helpers/net.ts';
+import { ByteReader, type EchoServer, connectTo, echoAsserter, startEchoServer } from '../helpers/net.ts';
 import {
   DANTE_USER,
   type Daemon,
@@ -213,19 +213,7 @@ const local = (port: number): Address => ({ type: 'ipv4', host: '127.0.0.1', por
 const named = (port: number, host = ONLY_UPSTREAM): Address => ({ type: 'domain', host, port });
 
 /** Bytes both ways through an echo, then an orderly close in both directions. */
-async function assertEcho(socket: Socket, size = 70_000): Promise<void> {
-  const reader = new ByteReader(socket);
-  const small = Buffer.from('hello through the chain');
-  socket.write(small);
-  assert.deepEqual(await reader.read(small.length), small);
-  const big = Buffer.alloc(size);
-  for (let i = 0; i < size; i++) big[i] = (i * 13) & 0xff;
-  socket.write(big);
-  assert.ok((await reader.read(size)).equals(big), 'large payload came back intact');
-  socket.end();
-  assert.equal((await reader.readToEnd()).length, 0);
-  await closed(socket);
-}
+const assertEcho = echoAsserter('hello through the chain', 13);
 
 interface Expected {
   readonly message: RegExp;

@@ -25,7 +25,7 @@ import {
 import { Rep } from '../../native-host/src/protocol/socks5.ts';
 import { directDispatcher } from '../../native-host/src/server/socks-server.ts';
 import { type HttpConnectProxy, startHttpConnectProxy } from '../helpers/http-connect-proxy.ts';
-import { ByteReader, type EchoServer, closed, connectTo, startEchoServer } from '../helpers/net.ts';
+import { ByteReader, type EchoServer, connectTo, echoAsserter, startEchoServer } from '../helpers/net.ts';
 import {
   type Daemon,
   type Dante,
@@ -153,19 +153,7 @@ function assertOutboundError(error: unknown, expected: Expected): asserts error 
 }
 
 /** Bytes both ways through an echo, then an orderly close in both directions. */
-async function assertEcho(socket: Socket, size = 70_000): Promise<void> {
-  const reader = new ByteReader(socket);
-  const small = Buffer.from('hello through the tunnel');
-  socket.write(small);
-  assert.deepEqual(await reader.read(small.length), small);
-  const big = Buffer.alloc(size);
-  for (let i = 0; i < size; i++) big[i] = (i * 7) & 0xff;
-  socket.write(big);
-  assert.ok((await reader.read(size)).equals(big), 'large payload came back intact');
-  socket.end();
-  assert.equal((await reader.readToEnd()).length, 0);
-  await closed(socket);
-}
+const assertEcho = echoAsserter('hello through the tunnel', 7);
 
 // ---- shared servers -------------------------------------------------------------------------
 

@@ -15,6 +15,7 @@ import { after, describe, test } from 'node:test';
 import { DEV_EXTENSION_ID, GECKO_EXTENSION_ID, NATIVE_HOST_NAME } from '../../shared/messages/native-host.ts';
 import type { Check } from '../../native-host/src/install/doctor.ts';
 import { checkManifest, extensionIds } from '../../native-host/src/install/manifest.ts';
+import { type RunResult, runProgram } from '../helpers/configs.ts';
 import { HOST_SCRIPT, REPO_ROOT, ensureHostBuilt } from '../helpers/switchyard-process.ts';
 
 const TIMEOUT = 90_000;
@@ -76,11 +77,7 @@ registerInstallCommands(program, () => new Option('-c, --config <file>', 'config
 await program.parseAsync(process.argv.slice(1), { from: 'user' });
 `;
 
-interface Run {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
+type Run = RunResult;
 
 /** Runs in a process group of its own, so a hung run is killed whole, by its id. */
 function run(
@@ -89,33 +86,7 @@ function run(
   env: Record<string, string>,
   timeoutMs = 60_000,
 ): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(file, args, {
-      cwd: REPO_ROOT,
-      env,
-      detached: true,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (s: string) => {
-      stdout += s;
-    });
-    child.stderr.setEncoding('utf8').on('data', (s: string) => {
-      stderr += s;
-    });
-    const timer = setTimeout(() => {
-      if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
-    }, timeoutMs);
-    child.once('error', (error) => {
-      clearTimeout(timer);
-      reject(error);
-    });
-    child.once('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
+  return runProgram(file, args, { env, inheritEnv: false, cwd: REPO_ROOT, processGroup: true, timeoutMs });
 }
 
 function switchyard(args: readonly string[], env: Record<string, string>): Promise<Run> {

@@ -9,7 +9,6 @@
  * the launcher they write runs the built host, dist/host/switchyard.js.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import {
   chmodSync,
   mkdirSync,
@@ -44,6 +43,7 @@ import {
 } from '../../native-host/src/install/install.ts';
 import { launcherText, parseLauncher, shellQuote } from '../../native-host/src/install/launcher.ts';
 import { extensionIds } from '../../native-host/src/install/manifest.ts';
+import { type RunResult, runProgram } from '../helpers/configs.ts';
 import { HOST_SCRIPT, REPO_ROOT, ensureHostBuilt } from '../helpers/switchyard-process.ts';
 
 const TIMEOUT = 60_000;
@@ -81,11 +81,7 @@ function sandbox(name = 'home', extra: Record<string, string> = {}): Sandbox {
   return { root, home, env };
 }
 
-interface Run {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
+type Run = RunResult;
 
 const CLI_SCRIPT = `
 import { Command, Option } from 'commander';
@@ -118,36 +114,18 @@ function switchyard(args: readonly string[], env: Record<string, string>): Promi
   );
 }
 
+/** Standard input is closed at once: the browser's disconnect is EOF on the host's stdin. */
 function runFile(
   file: string,
   args: readonly string[],
   env: Record<string, string>,
   options: { cwd?: string; timeoutMs?: number } = {},
 ): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(file, args, { env, cwd: options.cwd ?? REPO_ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (s: string) => {
-      stdout += s;
-    });
-    child.stderr.setEncoding('utf8').on('data', (s: string) => {
-      stderr += s;
-    });
-    const timer = setTimeout(() => {
-      if (child.pid !== undefined && child.exitCode === null) process.kill(child.pid, 'SIGKILL');
-    }, options.timeoutMs ?? 30_000);
-    child.once('error', (error) => {
-      clearTimeout(timer);
-      reject(error);
-    });
-    child.once('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-    child.stdin.on('error', () => undefined);
-    // Closed at once: the browser's disconnect is EOF on the host's stdin.
-    child.stdin.end();
+  return runProgram(file, args, {
+    env,
+    inheritEnv: false,
+    cwd: options.cwd ?? REPO_ROOT,
+    timeoutMs: options.timeoutMs ?? 30_000,
   });
 }
 

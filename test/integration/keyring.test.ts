@@ -26,7 +26,6 @@
  *   `secret-tool lookup service switchyard username upstream:<id>` (package libsecret-tools).
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
   existsSync,
@@ -42,6 +41,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { type RunResult, runProgram } from '../helpers/configs.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const CLI = join(ROOT, 'test/helpers/credential-cli.ts');
@@ -105,39 +105,25 @@ function sandbox(): Sandbox {
   return { root, configDir, configFile, env };
 }
 
-interface Run {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
+type Run = RunResult;
 
 /** Runs a command in its own process group, so a hung session can be killed whole, by its id. */
-function run(
+async function run(
   command: string,
   args: readonly string[],
   env: NodeJS.ProcessEnv,
   timeoutMs = 60_000,
 ): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { cwd: ROOT, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (s: string) => {
-      stdout += s;
-    });
-    child.stderr.setEncoding('utf8').on('data', (s: string) => {
-      stderr += s;
-    });
-    const timer = setTimeout(() => {
-      if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
-      reject(new Error(`${command} timed out after ${timeoutMs} ms\n${stdout}\n${stderr}`));
-    }, timeoutMs);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
+  const r = await runProgram(command, args, {
+    env,
+    inheritEnv: false,
+    cwd: ROOT,
+    processGroup: true,
+    timeoutMs,
   });
+  if (r.signal === 'SIGKILL')
+    throw new Error(`${command} timed out after ${timeoutMs} ms\n${r.stdout}\n${r.stderr}`);
+  return r;
 }
 
 function session(box: Sandbox, script: string, busConfig?: string): Promise<Run> {

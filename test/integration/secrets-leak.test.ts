@@ -12,8 +12,8 @@
  * an encoded `Authorization` header or a dumped buffer would be caught too.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -45,8 +45,9 @@ import {
 import { type EchoServer, startEchoServer } from '../helpers/net.ts';
 import { echoes, openTunnel, ReplyError } from '../helpers/socks-client.ts';
 import { type TestServer, startSocksServer } from '../helpers/socks-server.ts';
-import { HOST_SCRIPT, REPO_ROOT } from '../helpers/switchyard-process.ts';
+import { HOST_SCRIPT, ensureHostFresh } from '../helpers/switchyard-process.ts';
 import { waitFor } from '../helpers/wait.ts';
+import { alive, killedAtExit } from '../helpers/processes.ts';
 
 const PASSWORD = 'leak-canary-7f3a9c';
 /** Saved for a while instead of PASSWORD: the upstream refuses it, and the log says so. */
@@ -59,55 +60,7 @@ const ORIGIN = `chrome-extension://${DEV_EXTENSION_ID}/`;
 
 // ---- the build ------------------------------------------------------------------------------
 
-const BUILD_LOCK = join(REPO_ROOT, 'dist', '.switchyard-build.lock');
-
-function newestSource(dir: string): number {
-  let newest = 0;
-  for (const name of readdirSync(dir)) {
-    const path = join(dir, name);
-    const info = statSync(path);
-    if (info.isDirectory()) newest = Math.max(newest, newestSource(path));
-    else if (name.endsWith('.ts')) newest = Math.max(newest, info.mtimeMs);
-  }
-  return newest;
-}
-
-/**
- * `node scripts/build-host.mjs` when the bundle is missing or older than a source, under the
- * lock directory the other test files use (they may run in parallel).
- */
-function ensureFreshBuild(): void {
-  const sources = Math.max(
-    newestSource(join(REPO_ROOT, 'native-host')),
-    newestSource(join(REPO_ROOT, 'shared')),
-  );
-  const fresh = () => existsSync(HOST_SCRIPT) && statSync(HOST_SCRIPT).mtimeMs >= sources;
-  if (fresh()) return;
-  mkdirSync(join(REPO_ROOT, 'dist'), { recursive: true });
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    try {
-      mkdirSync(BUILD_LOCK);
-      break;
-    } catch {
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${BUILD_LOCK}`);
-      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 100);
-    }
-  }
-  try {
-    if (!fresh()) {
-      execFileSync(process.execPath, [join(REPO_ROOT, 'scripts', 'build-host.mjs')], {
-        cwd: REPO_ROOT,
-        stdio: ['ignore', 'ignore', 'inherit'],
-        timeout: 60_000,
-      });
-    }
-  } finally {
-    rmSync(BUILD_LOCK, { recursive: true, force: true });
-  }
-}
-
-ensureFreshBuild();
+ensureHostFresh();
 
 // ---- looking for the secret -----------------------------------------------------------------
 
@@ -172,25 +125,7 @@ function filesUnder(dir: string): string[] {
 // ---- processes ------------------------------------------------------------------------------
 
 /** PIDs to SIGKILL should the test end without stopping them (the service is detached). */
-const started = new Set<number>();
-process.once('exit', () => {
-  for (const pid of started) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // gone already
-    }
-  }
-});
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
+const started = killedAtExit();
 
 const cleanups: (() => Promise<void>)[] = [];
 after(async () => {

@@ -5,129 +5,25 @@
  * counted, with one debug line per destination, while the others pass.
  */
 import assert from 'node:assert/strict';
-import { type RemoteInfo, type Socket as UdpSocket, createSocket } from 'node:dgram';
 import type { Socket } from 'node:net';
 import { after, before, describe, test } from 'node:test';
-import { CONFIG_VERSION, configSchema } from '../../shared/config/schema.ts';
-import { silentLogger } from '../../native-host/src/log/logger.ts';
-import type { ResolvedAddress } from '../../native-host/src/outbound/resolve.ts';
-import { bytesToIpv4 } from '../../native-host/src/protocol/address.ts';
-import { buildPolicy } from '../../native-host/src/policy/dispatcher.ts';
-import { ByteReader, connectTo } from '../helpers/net.ts';
-import { type TestServer, startSocksServer } from '../helpers/socks-server.ts';
-import { waitFor } from '../helpers/wait.ts';
+import { type TestServer, startPolicyServer, waitForLog } from '../helpers/socks-server.ts';
+import {
+  ATYP_DOMAIN,
+  ATYP_IPV4,
+  type Association,
+  associate,
+  datagram,
+  domainBytes,
+  LOOPBACK4,
+  QUIET_MS,
+  sleep,
+  type UdpPeer,
+  udpPeer,
+} from '../helpers/udp.ts';
 
-const ATYP_IPV4 = 0x01;
-const ATYP_DOMAIN = 0x03;
-const LOOPBACK4 = [127, 0, 0, 1];
 /** On Linux all of 127.0.0.0/8 is on the loopback interface, so this address is always there. */
 const OTHER4 = [127, 0, 0, 2];
-const QUIET_MS = 150;
-
-// ---- UDP and SOCKS helpers ------------------------------------------------------------------
-
-interface Received {
-  readonly msg: Buffer;
-  readonly rinfo: RemoteInfo;
-}
-
-interface UdpPeer {
-  readonly socket: UdpSocket;
-  readonly port: number;
-  readonly received: Received[];
-  next(timeoutMs?: number): Promise<Received>;
-  close(): void;
-}
-
-function udpPeer(host = '127.0.0.1', echo = false): Promise<UdpPeer> {
-  const socket = createSocket('udp4');
-  const received: Received[] = [];
-  let taken = 0;
-  return new Promise((resolve, reject) => {
-    socket.on('message', (msg, rinfo) => {
-      received.push({ msg, rinfo });
-      if (echo) socket.send(msg, rinfo.port, rinfo.address);
-    });
-    socket.once('error', reject);
-    socket.bind(0, host, () => {
-      socket.off('error', reject);
-      resolve({
-        socket,
-        port: socket.address().port,
-        received,
-        async next(timeoutMs = 2000) {
-          await waitFor(() => received.length > taken, 'a datagram', timeoutMs);
-          return received[taken++]!;
-        },
-        close: () => socket.close(),
-      });
-    });
-  });
-}
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-function portBytes(port: number): number[] {
-  return [port >> 8, port & 0xff];
-}
-
-function datagram(atyp: number, addr: number[], port: number, payload: string): Buffer {
-  return Buffer.concat([Buffer.from([0, 0, 0, atyp, ...addr, ...portBytes(port)]), Buffer.from(payload)]);
-}
-
-function named(name: string): number[] {
-  return [name.length, ...Buffer.from(name)];
-}
-
-interface Association {
-  readonly control: Socket;
-  readonly rep: number;
-  readonly host: string;
-  readonly port: number;
-}
-
-async function associate(serverPort: number): Promise<Association> {
-  const control = await connectTo(serverPort);
-  const reader = new ByteReader(control);
-  control.write(Buffer.from([0x05, 0x01, 0x00, 0x05, 0x03, 0x00, ATYP_IPV4, 0, 0, 0, 0, 0, 0]));
-  assert.deepEqual([...(await reader.read(2))], [0x05, 0x00]);
-  const head = await reader.read(4);
-  assert.equal(head[3], ATYP_IPV4);
-  const bnd = await reader.read(6);
-  return { control, rep: head[1]!, host: bytesToIpv4(bnd, 0), port: bnd.readUInt16BE(4) };
-}
-
-async function waitForLog(server: TestServer, ...parts: string[]): Promise<string> {
-  await waitFor(() => server.logs.some((l) => parts.every((p) => l.includes(p))), parts.join(' '));
-  return server.logs.find((l) => parts.every((p) => l.includes(p)))!;
-}
-
-interface PolicyServer extends TestServer {
-  readonly lookups: string[];
-}
-
-/** Our server with the policy layer built from `config`; its resolver knows `names` only. */
-async function startPolicyServer(
-  config: Record<string, unknown>,
-  names: Record<string, string> = {},
-): Promise<PolicyServer> {
-  const lookups: string[] = [];
-  const lookup = async (host: string): Promise<ResolvedAddress[]> => {
-    lookups.push(host);
-    const address = names[host];
-    if (address !== undefined) return [{ address, family: 4 }];
-    throw Object.assign(new Error(`getaddrinfo ENOTFOUND ${host}`), { code: 'ENOTFOUND' });
-  };
-  const policy = buildPolicy({
-    config: configSchema.parse({ version: CONFIG_VERSION, ...config }),
-    credentials: async () => undefined,
-    logger: silentLogger,
-    listenIsLoopback: true,
-    lookup,
-  });
-  const server = await startSocksServer({ dispatch: policy.dispatch });
-  return Object.assign(server, { lookups });
-}
 
 // ---- tests ----------------------------------------------------------------------------------
 
@@ -147,6 +43,7 @@ describe('per-datagram access control', () => {
   const associateWith = async (port: number): Promise<Association> => {
     const a = await associate(port);
     controls.push(a.control);
+    assert.equal(a.atyp, ATYP_IPV4);
     assert.equal(a.rep, 0x00, 'the association itself is allowed');
     return a;
   };
@@ -185,7 +82,7 @@ describe('per-datagram access control', () => {
 
   test('direct exit: denied ports, addresses and names are dropped; the rest pass', async () => {
     const names = { 'far.test': '127.0.0.2', 'near.test': '127.0.0.1', 'banned.test': '127.0.0.1' };
-    const s = await startPolicyServer({ access: rules() }, names);
+    const s = await startPolicyServer({ access: rules() }, { names });
     servers.push(s);
     const a = await associateWith(s.port);
     const c = await client();
@@ -195,8 +92,8 @@ describe('per-datagram access control', () => {
     }
     c.socket.send(datagram(ATYP_IPV4, OTHER4, other.port, 'literal'), a.port, a.host);
     // Judged on the address it resolves to: far.test is 127.0.0.2.
-    c.socket.send(datagram(ATYP_DOMAIN, named('far.test'), other.port, 'resolved'), a.port, a.host);
-    c.socket.send(datagram(ATYP_DOMAIN, named('banned.test'), open.port, 'by-name'), a.port, a.host);
+    c.socket.send(datagram(ATYP_DOMAIN, domainBytes('far.test'), other.port, 'resolved'), a.port, a.host);
+    c.socket.send(datagram(ATYP_DOMAIN, domainBytes('banned.test'), open.port, 'by-name'), a.port, a.host);
     await sleep(QUIET_MS);
     assert.equal(closedPort.received.length, 0);
     assert.equal(other.received.length, 0);
@@ -205,7 +102,7 @@ describe('per-datagram access control', () => {
       ['allowed'],
     );
     // A name that resolves to an allowed address passes, sent to that address.
-    await roundTrip(c, a, [ATYP_DOMAIN, named('near.test')], open.port, LOOPBACK4, 'near');
+    await roundTrip(c, a, [ATYP_DOMAIN, domainBytes('near.test')], open.port, LOOPBACK4, 'near');
     assert.equal(c.received.length, 2);
     assert.ok(!s.lookups.includes('banned.test'), 'a name denied by its pattern is not even resolved');
 
@@ -231,13 +128,16 @@ describe('per-datagram access control', () => {
     const a = await associateWith(s.port);
     const c = await client();
     const before = open.received.length;
-    await roundTrip(c, a, [ATYP_DOMAIN, named('mixed.test')], open.port, LOOPBACK4, 'checked');
+    await roundTrip(c, a, [ATYP_DOMAIN, domainBytes('mixed.test')], open.port, LOOPBACK4, 'checked');
     assert.equal(open.received.length, before + 1);
     assert.deepEqual(s.lookups, [], 'the hosts map answered; nothing else was asked');
   });
 
   test('through a SOCKS5 upstream: judged as named, denied datagrams never leave', async () => {
-    const upstream = await startPolicyServer({}, { 'far.test': '127.0.0.2', 'banned.test': '127.0.0.1' });
+    const upstream = await startPolicyServer(
+      {},
+      { names: { 'far.test': '127.0.0.2', 'banned.test': '127.0.0.1' } },
+    );
     servers.push(upstream);
     const s = await startPolicyServer({
       access: rules(),
@@ -252,14 +152,14 @@ describe('per-datagram access control', () => {
     await roundTrip(c, a, [ATYP_IPV4, LOOPBACK4], open.port, LOOPBACK4, 'up-allowed');
     c.socket.send(datagram(ATYP_IPV4, LOOPBACK4, closedPort.port, 'up-port'), a.port, a.host);
     c.socket.send(datagram(ATYP_IPV4, OTHER4, other.port, 'up-literal'), a.port, a.host);
-    c.socket.send(datagram(ATYP_DOMAIN, named('banned.test'), open.port, 'up-name'), a.port, a.host);
+    c.socket.send(datagram(ATYP_DOMAIN, domainBytes('banned.test'), open.port, 'up-name'), a.port, a.host);
     await sleep(QUIET_MS);
     assert.equal(closedPort.received.length, 0);
     assert.equal(other.received.length, 0);
     assert.equal(open.received.length, openBefore + 1);
     assert.ok(!upstream.lookups.includes('banned.test'), 'the denied name never reached the upstream');
     // The exit resolves names where we cannot see them: an address rule cannot judge a name here.
-    await roundTrip(c, a, [ATYP_DOMAIN, named('far.test')], other.port, OTHER4, 'up-far');
+    await roundTrip(c, a, [ATYP_DOMAIN, domainBytes('far.test')], other.port, OTHER4, 'up-far');
     assert.deepEqual(s.lookups, [], 'nothing was resolved on this machine');
     assert.ok(upstream.lookups.includes('far.test'));
     a.control.destroy();

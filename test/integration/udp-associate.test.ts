@@ -1,124 +1,35 @@
 import assert from 'node:assert/strict';
-import { type RemoteInfo, type Socket as UdpSocket, createSocket } from 'node:dgram';
 import type { Socket } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import type { Outbound } from '../../native-host/src/outbound/outbound.ts';
 import { resolveHost } from '../../native-host/src/outbound/resolve.ts';
-import { bytesToIpv4, bytesToIpv6 } from '../../native-host/src/protocol/address.ts';
-import { ByteReader, closed, connectTo } from '../helpers/net.ts';
-import { type TestServer, type TestServerOptions, startSocksServer } from '../helpers/socks-server.ts';
+import { closed } from '../helpers/net.ts';
+import {
+  type TestServer,
+  type TestServerOptions,
+  startSocksServer,
+  waitForLog,
+} from '../helpers/socks-server.ts';
+import {
+  ATYP_DOMAIN,
+  ATYP_IPV4,
+  ATYP_IPV6,
+  type Association,
+  associate,
+  datagram,
+  domainBytes,
+  LOOPBACK4,
+  QUIET_MS,
+  sleep,
+  type UdpPeer,
+  udpPeer,
+  udpPortFree,
+} from '../helpers/udp.ts';
 
-const ATYP_IPV4 = 0x01;
-const ATYP_DOMAIN = 0x03;
-const ATYP_IPV6 = 0x04;
-const LOOPBACK4 = [127, 0, 0, 1];
 const LOOPBACK6 = [...new Array<number>(15).fill(0), 1];
-/** How long "nothing arrives" is waited for; loopback answers in well under a millisecond. */
-const QUIET_MS = 150;
-
-interface Received {
-  readonly msg: Buffer;
-  readonly rinfo: RemoteInfo;
-}
-
-interface UdpPeer {
-  readonly socket: UdpSocket;
-  readonly host: string;
-  readonly port: number;
-  readonly received: Received[];
-  next(timeoutMs?: number): Promise<Received>;
-  close(): void;
-}
-
-/** A bound UDP socket that records what it receives; an echo server when `echo` is set. */
-function udpPeer(host = '127.0.0.1', echo = false): Promise<UdpPeer> {
-  const socket = createSocket(host.includes(':') ? 'udp6' : 'udp4');
-  const received: Received[] = [];
-  let taken = 0;
-  let wake: (() => void) | undefined;
-  socket.on('message', (msg, rinfo) => {
-    received.push({ msg, rinfo });
-    if (echo) socket.send(msg, rinfo.port, rinfo.address);
-    wake?.();
-  });
-  return new Promise((resolve, reject) => {
-    socket.once('error', reject);
-    socket.bind(0, host, () => {
-      socket.off('error', reject);
-      resolve({
-        socket,
-        host,
-        port: socket.address().port,
-        received,
-        async next(timeoutMs = 2000) {
-          const deadline = Date.now() + timeoutMs;
-          while (received.length <= taken) {
-            const left = deadline - Date.now();
-            if (left <= 0) throw new Error(`no datagram within ${timeoutMs} ms`);
-            await new Promise<void>((done) => {
-              const t = setTimeout(done, left);
-              wake = () => {
-                clearTimeout(t);
-                done();
-              };
-            });
-            wake = undefined;
-          }
-          return received[taken++]!;
-        },
-        close: () => socket.close(),
-      });
-    });
-  });
-}
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-function portBytes(port: number): number[] {
-  return [port >> 8, port & 0xff];
-}
-
-/** A SOCKS5 UDP request header + payload, spelled out byte by byte. */
-function datagram(atyp: number, addr: number[], port: number, payload: string, frag = 0): Buffer {
-  return Buffer.concat([Buffer.from([0, 0, frag, atyp, ...addr, ...portBytes(port)]), Buffer.from(payload)]);
-}
-
-function domainBytes(name: string): number[] {
-  return [name.length, ...Buffer.from(name)];
-}
 
 function send(from: UdpPeer, to: { host: string; port: number }, data: Buffer): void {
   from.socket.send(data, to.port, to.host);
-}
-
-interface Association {
-  readonly control: Socket;
-  readonly reader: ByteReader;
-  readonly rep: number;
-  readonly atyp: number;
-  readonly host: string;
-  readonly port: number;
-}
-
-/** Greets without auth and sends UDP ASSOCIATE; returns the parsed reply. */
-async function associate(
-  serverPort: number,
-  options: { connectHost?: string; atyp?: number; addr?: number[]; port?: number } = {},
-): Promise<Association> {
-  const control = await connectTo(serverPort, options.connectHost ?? '127.0.0.1');
-  const reader = new ByteReader(control);
-  const atyp = options.atyp ?? ATYP_IPV4;
-  const addr = options.addr ?? [0, 0, 0, 0];
-  control.write(
-    Buffer.from([0x05, 0x01, 0x00, 0x05, 0x03, 0x00, atyp, ...addr, ...portBytes(options.port ?? 0)]),
-  );
-  assert.deepEqual([...(await reader.read(2))], [0x05, 0x00]);
-  const head = await reader.read(4);
-  assert.deepEqual([...head.subarray(0, 1)], [0x05]);
-  const bndAtyp = head[3]!;
-  const bnd = await reader.read(bndAtyp === ATYP_IPV6 ? 18 : 6);
-  const host = bndAtyp === ATYP_IPV6 ? bytesToIpv6(bnd, 0) : bytesToIpv4(bnd, 0);
-  return { control, reader, rep: head[1]!, atyp: bndAtyp, host, port: bnd.readUInt16BE(bnd.length - 2) };
 }
 
 /** Sends `payload` to the echo server through the association and checks the exact reply. */
@@ -133,28 +44,6 @@ async function roundTrip(
   const got = await client.next();
   assert.deepEqual(got.msg, datagram(reply.atyp, reply.addr, dest.port, payload));
   assert.equal(got.rinfo.port, assoc.port, 'replies come from the BND port');
-}
-
-async function waitForLog(server: TestServer, ...parts: string[]): Promise<string> {
-  const deadline = Date.now() + 3000;
-  for (;;) {
-    const line = server.logs.find((l) => parts.every((p) => l.includes(p)));
-    if (line) return line;
-    if (Date.now() > deadline) throw new Error(`no log line with ${parts.join(' ')}`);
-    await sleep(10);
-  }
-}
-
-/** Whether a UDP port on 127.0.0.1 is free (i.e. the relay's socket there is closed). */
-async function udpPortFree(port: number): Promise<boolean> {
-  const probe = createSocket('udp4');
-  return new Promise((resolve) => {
-    probe.once('error', () => resolve(false));
-    probe.bind({ port, address: '127.0.0.1', exclusive: true }, () => {
-      probe.close();
-      resolve(true);
-    });
-  });
 }
 
 async function withServer<T>(options: TestServerOptions, body: (s: TestServer) => Promise<T>): Promise<T> {
@@ -180,6 +69,7 @@ describe('SOCKS5 UDP ASSOCIATE', () => {
   const open = async (...args: Parameters<typeof associate>): Promise<Association> => {
     const a = await associate(...args);
     controls.push(a.control);
+    assert.equal(a.version, 0x05);
     return a;
   };
   const toEcho = () => ({ atyp: ATYP_IPV4, addr: LOOPBACK4, port: echo.port });

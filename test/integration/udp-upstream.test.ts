@@ -6,17 +6,10 @@
  * routes UDP cannot take, and failover to the direct relay.
  */
 import assert from 'node:assert/strict';
-import { type RemoteInfo, type Socket as UdpSocket, createSocket } from 'node:dgram';
 import type { Socket } from 'node:net';
 import { after, before, describe, test } from 'node:test';
-import { CONFIG_VERSION, configSchema } from '../../shared/config/schema.ts';
 import { hashPassword } from '../../native-host/src/auth/password-hash.ts';
 import type { CredentialSource } from '../../native-host/src/credentials/credentials.ts';
-import { silentLogger } from '../../native-host/src/log/logger.ts';
-import type { ResolvedAddress } from '../../native-host/src/outbound/resolve.ts';
-import { bytesToIpv4, bytesToIpv6 } from '../../native-host/src/protocol/address.ts';
-import { buildPolicy } from '../../native-host/src/policy/dispatcher.ts';
-import { ByteReader, connectTo } from '../helpers/net.ts';
 import {
   DANTE_USER,
   type Dante,
@@ -25,145 +18,35 @@ import {
   startDante,
   startScripted,
 } from '../helpers/reference-servers.ts';
-import { type TestServer, type TestServerOptions, startSocksServer } from '../helpers/socks-server.ts';
-import { waitFor } from '../helpers/wait.ts';
+import {
+  type PolicyServer,
+  type TestServer,
+  startPolicyServer,
+  waitForLog,
+} from '../helpers/socks-server.ts';
+import {
+  ATYP_DOMAIN,
+  ATYP_IPV4,
+  type Association,
+  associate,
+  datagram,
+  domainBytes,
+  LOOPBACK4,
+  portBytes,
+  QUIET_MS,
+  sleep,
+  type UdpPeer,
+  udpPeer,
+  udpPortFree,
+} from '../helpers/udp.ts';
 
-const ATYP_IPV4 = 0x01;
-const ATYP_DOMAIN = 0x03;
-const ATYP_IPV6 = 0x04;
-const LOOPBACK4 = [127, 0, 0, 1];
 /** A name only the upstream's resolver knows: if this machine looked it up, it would fail. */
 const ONLY_UPSTREAM = 'only-upstream.test';
+/** What the resolver of a server that knows names knows. */
+const KNOWN_NAMES = { [ONLY_UPSTREAM]: '127.0.0.1', localhost: '127.0.0.1' };
 const ALICE = { username: 'alice', password: 'correct horse' };
-/** How long "nothing arrives" is waited for; loopback answers in well under a millisecond. */
-const QUIET_MS = 150;
-
-// ---- UDP and SOCKS helpers ------------------------------------------------------------------
-
-interface Received {
-  readonly msg: Buffer;
-  readonly rinfo: RemoteInfo;
-}
-
-interface UdpPeer {
-  readonly socket: UdpSocket;
-  readonly port: number;
-  readonly received: Received[];
-  next(timeoutMs?: number): Promise<Received>;
-  close(): void;
-}
-
-/** A bound UDP socket that records what it receives; sends each datagram back when `echo`. */
-function udpPeer(host = '127.0.0.1', echo = false): Promise<UdpPeer> {
-  const socket = createSocket(host.includes(':') ? 'udp6' : 'udp4');
-  const received: Received[] = [];
-  let taken = 0;
-  return new Promise((resolve, reject) => {
-    socket.on('message', (msg, rinfo) => {
-      received.push({ msg, rinfo });
-      if (echo) socket.send(msg, rinfo.port, rinfo.address);
-    });
-    socket.once('error', reject);
-    socket.bind(0, host, () => {
-      socket.off('error', reject);
-      resolve({
-        socket,
-        port: socket.address().port,
-        received,
-        async next(timeoutMs = 2000) {
-          await waitFor(() => received.length > taken, 'a datagram', timeoutMs);
-          return received[taken++]!;
-        },
-        close: () => socket.close(),
-      });
-    });
-  });
-}
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-function portBytes(port: number): number[] {
-  return [port >> 8, port & 0xff];
-}
-
-function datagram(atyp: number, addr: number[], port: number, payload: string): Buffer {
-  return Buffer.concat([Buffer.from([0, 0, 0, atyp, ...addr, ...portBytes(port)]), Buffer.from(payload)]);
-}
-
-function domainBytes(name: string): number[] {
-  return [name.length, ...Buffer.from(name)];
-}
-
-interface Association {
-  readonly control: Socket;
-  readonly reader: ByteReader;
-  readonly rep: number;
-  readonly host: string;
-  readonly port: number;
-}
-
-/** Greets without auth and sends UDP ASSOCIATE for 0.0.0.0:0; returns the parsed reply. */
-async function associate(serverPort: number): Promise<Association> {
-  const control = await connectTo(serverPort);
-  const reader = new ByteReader(control);
-  control.write(Buffer.from([0x05, 0x01, 0x00, 0x05, 0x03, 0x00, ATYP_IPV4, 0, 0, 0, 0, 0, 0]));
-  assert.deepEqual([...(await reader.read(2))], [0x05, 0x00]);
-  const head = await reader.read(4);
-  const bnd = await reader.read(head[3] === ATYP_IPV6 ? 18 : 6);
-  const host = head[3] === ATYP_IPV6 ? bytesToIpv6(bnd, 0) : bytesToIpv4(bnd, 0);
-  return { control, reader, rep: head[1]!, host, port: bnd.readUInt16BE(bnd.length - 2) };
-}
-
-async function waitForLog(server: TestServer, ...parts: string[]): Promise<string> {
-  await waitFor(() => server.logs.some((l) => parts.every((p) => l.includes(p))), parts.join(' '));
-  return server.logs.find((l) => parts.every((p) => l.includes(p)))!;
-}
-
-/** Whether a UDP port on 127.0.0.1 is free (i.e. the relay's socket there is closed). */
-async function udpPortFree(port: number): Promise<boolean> {
-  const probe = createSocket('udp4');
-  return new Promise((resolve) => {
-    probe.once('error', () => resolve(false));
-    probe.bind({ port, address: '127.0.0.1', exclusive: true }, () => {
-      probe.close();
-      resolve(true);
-    });
-  });
-}
 
 // ---- servers ----------------------------------------------------------------------------------
-
-interface PolicyServer extends TestServer {
-  /** Names this server's resolver was asked for. */
-  readonly lookups: string[];
-}
-
-/**
- * Our server with the real policy layer built from `config` (direct exit, routes, access).
- * Its resolver knows ONLY_UPSTREAM and localhost when `knowsNames`, and nothing otherwise.
- */
-async function startPolicyServer(
-  config: Record<string, unknown>,
-  options: { knowsNames?: boolean; credentials?: CredentialSource; server?: TestServerOptions } = {},
-): Promise<PolicyServer> {
-  const lookups: string[] = [];
-  const lookup = async (host: string): Promise<ResolvedAddress[]> => {
-    lookups.push(host);
-    if (options.knowsNames && (host === ONLY_UPSTREAM || host === 'localhost')) {
-      return [{ address: '127.0.0.1', family: 4 }];
-    }
-    throw Object.assign(new Error(`getaddrinfo ENOTFOUND ${host}`), { code: 'ENOTFOUND' });
-  };
-  const policy = buildPolicy({
-    config: configSchema.parse({ version: CONFIG_VERSION, ...config }),
-    credentials: options.credentials ?? (async () => undefined),
-    logger: silentLogger,
-    listenIsLoopback: true,
-    lookup,
-  });
-  const server = await startSocksServer({ ...options.server, dispatch: policy.dispatch });
-  return Object.assign(server, { lookups });
-}
 
 /** A downstream whose every request takes route `one` through the upstreams given. */
 function routeConfig(
@@ -215,7 +98,7 @@ describe('UDP ASSOCIATE through one SOCKS5 upstream', () => {
     echo = await udpPeer('127.0.0.1', true);
     const users = [{ name: ALICE.username, passwordHash: await hashPassword(ALICE.password) }];
     [upstream, dante] = await Promise.all([
-      server({}, { knowsNames: true, server: { users } }),
+      server({}, { names: KNOWN_NAMES, server: { users } }),
       startDante({ socksmethod: 'username' }),
     ]);
     viaOurs = await server(

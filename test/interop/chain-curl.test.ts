@@ -5,12 +5,11 @@
  * host name (--socks5-hostname) and it stays a name until danted, the exit, resolves it.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import type { Route, Upstream } from '../../shared/config/schema.ts';
 import { ChainOutbound } from '../../native-host/src/outbound/chain.ts';
 import type { Address } from '../../native-host/src/protocol/address.ts';
+import { type CurlResult, curl as runCurl } from '../helpers/configs.ts';
 import {
   DANTE_USER,
   type Daemon,
@@ -23,51 +22,12 @@ import { type TestServer, startSocksServer } from '../helpers/socks-server.ts';
 import { SMALL_BODY, type TestHttpServer, startHttpServer } from '../helpers/switchyard-process.ts';
 import { waitFor } from '../helpers/wait.ts';
 
-const CURL = '/usr/bin/curl';
 const MICRO_USER = { username: 'micro', password: 'micro-secret' };
 const TEST_TIMEOUT = 20_000;
 
-interface CurlResult {
-  readonly code: number | null;
-  /** The first 1 MiB of stdout (the small body fits). */
-  readonly body: Buffer;
-  readonly bytes: number;
-  readonly sha256: string;
-  readonly stderr: string;
-}
-
-/** curl without blocking the event loop (every server here lives in this process). */
-function curl(args: readonly string[], maxTimeS = 15): Promise<CurlResult> {
-  const env: NodeJS.ProcessEnv = {};
-  // Only our flags pick the proxy: no *_proxy variable from the caller's environment.
-  for (const [k, v] of Object.entries(process.env)) if (!/_proxy$/i.test(k)) env[k] = v;
-  return new Promise((resolve, reject) => {
-    const child = spawn(CURL, ['-q', '-sS', '--noproxy', '', '--max-time', String(maxTimeS), ...args], {
-      env,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    const hash = createHash('sha256');
-    const kept: Buffer[] = [];
-    let keptBytes = 0;
-    let bytes = 0;
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      hash.update(chunk);
-      bytes += chunk.length;
-      if (keptBytes < 1024 * 1024) {
-        kept.push(chunk);
-        keptBytes += chunk.length;
-      }
-    });
-    child.stderr.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString('utf8');
-    });
-    child.once('error', reject);
-    child.once('close', (code) => {
-      resolve({ code, body: Buffer.concat(kept), bytes, sha256: hash.digest('hex'), stderr });
-    });
-  });
-}
+/** curl with time for the 40 MB body, keeping the first 1 MiB of it (the small body fits). */
+const curl = (args: readonly string[]): Promise<CurlResult> =>
+  runCurl(args, { maxTimeS: 15, keepBytes: 1024 * 1024 });
 
 describe('curl > our server > microsocks (password) > danted (system user) > HTTP', () => {
   let http: TestHttpServer;

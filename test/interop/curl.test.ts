@@ -4,9 +4,8 @@
  * by sha256, and inbound authentication (RFC 1929) as curl does it.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
+import { type CurlResult, curl as runCurl } from '../helpers/configs.ts';
 import {
   SMALL_BODY,
   type SwitchyardProcess,
@@ -15,62 +14,14 @@ import {
   startSwitchyard,
 } from '../helpers/switchyard-process.ts';
 
-const CURL = '/usr/bin/curl';
 const USER = 'alice';
 const PASSWORD = 'secret';
 const WRONG_PASSWORD = 'not-the-password-7f3a';
 const TEST_TIMEOUT = 20_000;
 
-interface CurlResult {
-  readonly code: number | null;
-  /** The first 1 MiB of stdout (the small body fits). */
-  readonly body: Buffer;
-  readonly bytes: number;
-  readonly sha256: string;
-  readonly stderr: string;
-}
-
-/** The caller's environment without any proxy variable, so only our flags pick the proxy. */
-function curlEnv(): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) {
-    if (!/_proxy$/i.test(k)) env[k] = v;
-  }
-  return env;
-}
-
-/**
- * Runs curl without blocking the event loop (the HTTP server lives in this process), hashing
- * stdout as it streams. `-q` skips any .curlrc; `--noproxy ''` makes sure localhost is proxied.
- */
-function curl(args: readonly string[], maxTimeS = 15): Promise<CurlResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(CURL, ['-q', '-sS', '--noproxy', '', '--max-time', String(maxTimeS), ...args], {
-      env: curlEnv(),
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    const hash = createHash('sha256');
-    const kept: Buffer[] = [];
-    let keptBytes = 0;
-    let bytes = 0;
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      hash.update(chunk);
-      bytes += chunk.length;
-      if (keptBytes < 1024 * 1024) {
-        kept.push(chunk);
-        keptBytes += chunk.length;
-      }
-    });
-    child.stderr.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString('utf8');
-    });
-    child.once('error', reject);
-    child.once('close', (code) => {
-      resolve({ code, body: Buffer.concat(kept), bytes, sha256: hash.digest('hex'), stderr });
-    });
-  });
-}
+/** curl with time for the 40 MB body, keeping the first 1 MiB of it (the small body fits). */
+const curl = (args: readonly string[]): Promise<CurlResult> =>
+  runCurl(args, { maxTimeS: 15, keepBytes: 1024 * 1024 });
 
 function proxyArg(host: SwitchyardProcess): string {
   return `127.0.0.1:${host.port}`;

@@ -5,16 +5,14 @@
  * prints one JSON line that the tests compare exactly.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { type Socket as UdpSocket, createSocket } from 'node:dgram';
 import type { Socket } from 'node:net';
 import { after, before, describe, test } from 'node:test';
+import { PYTHON, type RunResult, runProgram } from '../helpers/configs.ts';
 import { type EchoServer, startEchoServer } from '../helpers/net.ts';
 import { type SwitchyardProcess, startSwitchyard } from '../helpers/switchyard-process.ts';
 
-// /usr/bin/python3 explicitly: a python3 on PATH (pyenv, venv) may not have PySocks.
-const PYTHON = '/usr/bin/python3';
 const USER = 'alice';
 const PASSWORD = 'secret';
 const TEST_TIMEOUT = 20_000;
@@ -83,37 +81,15 @@ s.close()
 print(json.dumps(out))
 `;
 
-interface PyResult {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-function python(code: string, args: readonly (string | number)[]): Promise<PyResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(PYTHON, ['-c', code, ...args.map(String)], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { PATH: '/usr/bin:/bin', LANG: 'C.UTF-8', PYTHONDONTWRITEBYTECODE: '1' },
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      stdout += chunk.toString('utf8');
-    });
-    child.stderr.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString('utf8');
-    });
-    const timer = setTimeout(() => {
-      if (child.pid !== undefined && child.exitCode === null) process.kill(child.pid, 'SIGKILL');
-    }, 15_000);
-    child.once('error', (error) => {
-      clearTimeout(timer);
-      reject(error);
-    });
-    child.once('close', (exitCode) => {
-      clearTimeout(timer);
-      resolve({ code: exitCode, stdout, stderr });
-    });
+/**
+ * PYTHON is /usr/bin/python3 explicitly: a python3 on PATH (pyenv, venv) may not have PySocks.
+ * It runs with an environment of its own, nothing of ours.
+ */
+function python(code: string, args: readonly (string | number)[]): Promise<RunResult> {
+  return runProgram(PYTHON, ['-c', code, ...args.map(String)], {
+    env: { PATH: '/usr/bin:/bin', LANG: 'C.UTF-8', PYTHONDONTWRITEBYTECODE: '1' },
+    inheritEnv: false,
+    timeoutMs: 15_000,
   });
 }
 

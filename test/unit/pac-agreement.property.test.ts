@@ -14,12 +14,11 @@ import { generatePac, type PacFallback } from '../../shared/pac/generate.ts';
 import {
   compileRules,
   type Destination,
-  type HostPattern,
   type PortRange,
   type Rule,
-  type RuleMatch,
   type RuleTarget,
 } from '../../shared/rules/index.ts';
+import { hostArb, REGEXES, ruleListArb, SUFFIXES } from '../helpers/rule-arbitraries.ts';
 
 const RUNS = Number(process.env.FUZZ_RUNS ?? 1000);
 const PROXY_HOST = '127.0.0.1';
@@ -70,9 +69,8 @@ function loadPac(source: string): Sandbox {
   return { find: context.FindProxyForURL as FindProxy, helperCalls, failures: () => state.failures };
 }
 
-// --- generators, in the style of rules-matcher.property.test.ts -------------------------------
+// --- generators (test/helpers/rule-arbitraries.ts), over a wider alphabet than the matcher test
 
-const LABELS = ['a', 'b', 'ex', 'com', 'x-y'];
 const TARGETS: RuleTarget[] = [
   { kind: 'direct' },
   { kind: 'direct' },
@@ -129,20 +127,8 @@ const CIDRS = [
   '::ffff:0:0/96',
   '::fffe:0:0/95',
 ];
-const REGEXES = [
-  '^a\\.',
-  'com$',
-  'ex',
-  '^(a|b)\\.',
-  'x-y',
-  '^[a-e]+$',
-  'COM\\.',
-  '^ex(\\.com)?$',
-  'b\\.ex\\.',
-  '\\d',
-  ':',
-];
-const SUFFIXES = ['a', 'm', '.com', 'x.com', '.ex', 'b.ex', '-y', 'a.b', 'om', '1', '.1'];
+const PAC_REGEXES = [...REGEXES, '\\d', ':'];
+const PAC_SUFFIXES = [...SUFFIXES, '1', '.1'];
 const PORTS: PortRange[] = [
   21,
   22,
@@ -155,65 +141,14 @@ const PORTS: PortRange[] = [
 const DEST_PORTS = [21, 22, 80, 443, 1024, 8080, 8500, 9000];
 const SCHEMES: Record<string, number> = { http: 80, https: 443, ws: 80, wss: 443, ftp: 21 };
 
-const nameArb = fc
-  .array(fc.constantFrom(...LABELS), { minLength: 1, maxLength: 3 })
-  .map((ls) => ls.join('.'));
-
-const spelledArb = (name: string): fc.Arbitrary<string> =>
-  fc
-    .tuple(fc.array(fc.boolean(), { minLength: name.length, maxLength: name.length }), fc.boolean())
-    .map(
-      ([upper, dot]) =>
-        [...name].map((ch, i) => (upper[i] ? ch.toUpperCase() : ch)).join('') + (dot ? '.' : ''),
-    );
-
-const hostPatternArb: fc.Arbitrary<HostPattern> = fc.oneof(
-  { weight: 4, arbitrary: nameArb.chain(spelledArb).map((value): HostPattern => ({ type: 'exact', value })) },
-  {
-    weight: 4,
-    arbitrary: nameArb
-      .chain(spelledArb)
-      .map((value): HostPattern => ({ type: 'domain', value: `*.${value}` })),
-  },
-  {
-    weight: 2,
-    arbitrary: fc.constantFrom(...SUFFIXES).map((value): HostPattern => ({ type: 'suffix', value })),
-  },
-  {
-    weight: 1,
-    arbitrary: fc.constantFrom(...REGEXES).map((value): HostPattern => ({ type: 'regex', value })),
-  },
-);
-
-const portsArb = fc.array(fc.constantFrom(...PORTS), { minLength: 1, maxLength: 3 });
-const hostsArb = fc.array(hostPatternArb, { minLength: 1, maxLength: 3 });
-const ipsArb = fc.array(fc.constantFrom(...CIDRS), { minLength: 1, maxLength: 3 });
-
-const matchArb: fc.Arbitrary<RuleMatch> = fc.oneof(
-  { weight: 6, arbitrary: hostsArb.map((hosts): RuleMatch => ({ hosts })) },
-  {
-    weight: 4,
-    arbitrary: fc.tuple(hostsArb, portsArb).map(([hosts, ports]): RuleMatch => ({ hosts, ports })),
-  },
-  { weight: 3, arbitrary: ipsArb.map((ips): RuleMatch => ({ ips })) },
-  { weight: 2, arbitrary: fc.tuple(ipsArb, portsArb).map(([ips, ports]): RuleMatch => ({ ips, ports })) },
-  { weight: 1, arbitrary: portsArb.map((ports): RuleMatch => ({ ports })) },
-  { weight: 1, arbitrary: fc.constant<RuleMatch>({}) },
-);
-
-const rulesArb: fc.Arbitrary<Rule[]> = fc
-  .array(
-    fc.record({
-      enabled: fc.oneof(
-        { weight: 6, arbitrary: fc.constant(true) },
-        { weight: 1, arbitrary: fc.constant(false) },
-      ),
-      match: matchArb,
-      target: fc.constantFrom(...TARGETS),
-    }),
-    { maxLength: 25 },
-  )
-  .map((parts) => parts.map((part, i): Rule => ({ id: `rule-${i}`, ...part })));
+const rulesArb = ruleListArb({
+  targets: TARGETS,
+  cidrs: CIDRS,
+  regexes: PAC_REGEXES,
+  suffixes: PAC_SUFFIXES,
+  ports: PORTS,
+  ipsWeight: 3,
+});
 
 interface Request {
   /** The destination as the host sees it. */
@@ -237,24 +172,13 @@ const mappedArb = v4Arb.chain((v4) => {
 
 /** Hosts that the rules name (so that exact and domain hits are common), plus free ones. */
 function requestsArb(rules: readonly Rule[]): fc.Arbitrary<Request[]> {
-  const named: string[] = [];
-  for (const rule of rules) {
-    for (const p of rule.match.hosts ?? []) {
-      if (p.type === 'exact') named.push(p.value);
-      if (p.type === 'domain') named.push(p.value.slice(2), `www.${p.value.slice(2)}`);
-    }
-  }
-  const hostArb = fc.oneof(
-    { weight: 3, arbitrary: nameArb.chain(spelledArb) },
+  const host = hostArb(rules, [
     { weight: 2, arbitrary: fc.constantFrom(...IP_HOSTS) },
     { weight: 1, arbitrary: fc.oneof(v4Arb, v6Arb, mappedArb) },
-    ...(named.length > 0
-      ? [{ weight: 3, arbitrary: fc.constantFrom(...named).chain((n) => spelledArb(n.replace(/\.$/, ''))) }]
-      : []),
-  );
+  ]);
   const requestArb = fc
     .record({
-      host: hostArb,
+      host,
       scheme: fc.constantFrom(...Object.keys(SCHEMES)),
       port: fc.option(fc.constantFrom(...DEST_PORTS), { nil: undefined }),
       explicitDefault: fc.boolean(),

@@ -20,11 +20,10 @@ import {
   parseIp,
   type PortRange,
   type Rule,
-  type RuleMatch,
   type RuleTarget,
 } from '../../shared/rules/index.ts';
+import { hostArb, REGEXES, ruleListArb, SUFFIXES } from '../helpers/rule-arbitraries.ts';
 
-const LABELS = ['a', 'b', 'ex', 'com', 'x-y'];
 const TARGETS: RuleTarget[] = [
   { kind: 'direct' },
   { kind: 'block' },
@@ -61,99 +60,22 @@ const CIDRS = [
   'fe80::/10',
   '::ffff:127.0.0.0/104',
 ];
-const REGEXES = [
-  '^a\\.',
-  'com$',
-  'ex',
-  '^(a|b)\\.',
-  'x-y',
-  '^[a-e]+$',
-  'COM\\.',
-  '^ex(\\.com)?$',
-  'b\\.ex\\.',
-];
-const SUFFIXES = ['a', 'm', '.com', 'x.com', '.ex', 'b.ex', '-y', 'a.b', 'om'];
 const PORTS: PortRange[] = [22, 80, 443, { from: 8000, to: 8999 }, { from: 1, to: 1024 }];
 const DEST_PORTS = [22, 80, 443, 1024, 8080, 8500, 9000];
 
-const nameArb = fc
-  .array(fc.constantFrom(...LABELS), { minLength: 1, maxLength: 3 })
-  .map((ls) => ls.join('.'));
-
-/** Random case and an optional trailing dot, which must not change any decision. */
-const spelledArb = (name: string): fc.Arbitrary<string> =>
-  fc
-    .tuple(fc.array(fc.boolean(), { minLength: name.length, maxLength: name.length }), fc.boolean())
-    .map(
-      ([upper, dot]) =>
-        [...name].map((ch, i) => (upper[i] ? ch.toUpperCase() : ch)).join('') + (dot ? '.' : ''),
-    );
-
-const hostPatternArb: fc.Arbitrary<HostPattern> = fc.oneof(
-  { weight: 4, arbitrary: nameArb.chain(spelledArb).map((value): HostPattern => ({ type: 'exact', value })) },
-  {
-    weight: 4,
-    arbitrary: nameArb
-      .chain(spelledArb)
-      .map((value): HostPattern => ({ type: 'domain', value: `*.${value}` })),
-  },
-  {
-    weight: 2,
-    arbitrary: fc.constantFrom(...SUFFIXES).map((value): HostPattern => ({ type: 'suffix', value })),
-  },
-  {
-    weight: 1,
-    arbitrary: fc.constantFrom(...REGEXES).map((value): HostPattern => ({ type: 'regex', value })),
-  },
-);
-
-const portsArb = fc.array(fc.constantFrom(...PORTS), { minLength: 1, maxLength: 3 });
-const hostsArb = fc.array(hostPatternArb, { minLength: 1, maxLength: 3 });
-const ipsArb = fc.array(fc.constantFrom(...CIDRS), { minLength: 1, maxLength: 3 });
-
-const matchArb: fc.Arbitrary<RuleMatch> = fc.oneof(
-  { weight: 6, arbitrary: hostsArb.map((hosts): RuleMatch => ({ hosts })) },
-  {
-    weight: 4,
-    arbitrary: fc.tuple(hostsArb, portsArb).map(([hosts, ports]): RuleMatch => ({ hosts, ports })),
-  },
-  { weight: 2, arbitrary: ipsArb.map((ips): RuleMatch => ({ ips })) },
-  { weight: 2, arbitrary: fc.tuple(ipsArb, portsArb).map(([ips, ports]): RuleMatch => ({ ips, ports })) },
-  { weight: 1, arbitrary: portsArb.map((ports): RuleMatch => ({ ports })) },
-  { weight: 1, arbitrary: fc.constant<RuleMatch>({}) },
-);
-
-const rulesArb: fc.Arbitrary<Rule[]> = fc
-  .array(
-    fc.record({
-      enabled: fc.oneof(
-        { weight: 6, arbitrary: fc.constant(true) },
-        { weight: 1, arbitrary: fc.constant(false) },
-      ),
-      match: matchArb,
-      target: fc.constantFrom(...TARGETS),
-    }),
-    { maxLength: 25 },
-  )
-  .map((parts) => parts.map((part, i): Rule => ({ id: `rule-${i}`, ...part })));
+const rulesArb = ruleListArb({
+  targets: TARGETS,
+  cidrs: CIDRS,
+  regexes: REGEXES,
+  suffixes: SUFFIXES,
+  ports: PORTS,
+  ipsWeight: 2,
+});
 
 /** Hosts that the rules name (so that exact and domain hits are common), plus free ones. */
 function destinationsArb(rules: readonly Rule[]): fc.Arbitrary<Destination[]> {
-  const named: string[] = [];
-  for (const rule of rules) {
-    for (const p of rule.match.hosts ?? []) {
-      if (p.type === 'exact') named.push(p.value);
-      if (p.type === 'domain') named.push(p.value.slice(2), `www.${p.value.slice(2)}`);
-    }
-  }
-  const hostArb = fc.oneof(
-    { weight: 3, arbitrary: nameArb.chain(spelledArb) },
-    { weight: 1, arbitrary: fc.constantFrom(...IP_HOSTS) },
-    ...(named.length > 0
-      ? [{ weight: 3, arbitrary: fc.constantFrom(...named).chain((n) => spelledArb(n.replace(/\.$/, ''))) }]
-      : []),
-  );
-  return fc.array(fc.record({ host: hostArb, port: fc.constantFrom(...DEST_PORTS) }), {
+  const host = hostArb(rules, [{ weight: 1, arbitrary: fc.constantFrom(...IP_HOSTS) }]);
+  return fc.array(fc.record({ host, port: fc.constantFrom(...DEST_PORTS) }), {
     minLength: 1,
     maxLength: 12,
   });

@@ -3,9 +3,6 @@
 
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { Address } from '../../native-host/src/protocol/address.ts';
-import { ProtocolError, type ProtocolErrorCode } from '../../native-host/src/protocol/errors.ts';
-import type { ParseResult } from '../../native-host/src/protocol/parse-result.ts';
 import {
   MAX_SOCKS4A_HOST_LENGTH,
   MAX_USERID_LENGTH,
@@ -16,46 +13,12 @@ import {
   serializeSocks4Reply,
   serializeSocks4Request,
 } from '../../native-host/src/protocol/socks4.ts';
+import { ascii, dn, everySplitAsserter, repeat, throwsCode, v4 } from '../helpers/codec.ts';
 
 // ---- helpers --------------------------------------------------------------------------------
 
-/** The bytes of an ASCII string, to spread into a literal byte array. */
-function ascii(text: string): number[] {
-  return Array.from(text, (c) => c.charCodeAt(0));
-}
-
-function repeat(byte: number, count: number): number[] {
-  return new Array<number>(count).fill(byte);
-}
-
-function throwsCode(fn: () => unknown, code: ProtocolErrorCode): void {
-  assert.throws(fn, (err: unknown) => {
-    assert.ok(err instanceof ProtocolError, `expected a ProtocolError, got ${String(err)}`);
-    assert.equal(err.code, code);
-    return true;
-  });
-}
-
-/** Every proper prefix needs more; the whole message, and the message plus trailing bytes, parse alike. */
-function assertEverySplit<T>(parse: (buf: Uint8Array) => ParseResult<T>, message: number[], value: T): void {
-  for (let k = 0; k < message.length; k++) {
-    assert.deepStrictEqual(
-      parse(Uint8Array.from(message.slice(0, k))),
-      { done: false },
-      `prefix of ${k} bytes`,
-    );
-  }
-  const expected = { done: true, value, size: message.length };
-  assert.deepStrictEqual(parse(Uint8Array.from(message)), expected);
-  assert.deepStrictEqual(
-    parse(Uint8Array.from([...message, 0x47, 0x45, 0x54, 0x00])),
-    expected,
-    'with trailing bytes',
-  );
-}
-
-const v4 = (host: string, port: number): Address => ({ type: 'ipv4', host, port });
-const dn = (host: string, port: number): Address => ({ type: 'domain', host, port });
+// Trailing bytes after a whole message: 'GET\0'.
+const assertEverySplit = everySplitAsserter([0x47, 0x45, 0x54, 0x00]);
 
 // ---- request --------------------------------------------------------------------------------
 

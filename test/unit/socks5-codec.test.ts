@@ -14,7 +14,6 @@ import {
   ipv6ToBytes,
 } from '../../native-host/src/protocol/address.ts';
 import { ProtocolError, type ProtocolErrorCode } from '../../native-host/src/protocol/errors.ts';
-import type { ParseResult } from '../../native-host/src/protocol/parse-result.ts';
 import { repForErrno, repForProtocolError } from '../../native-host/src/protocol/reply-codes.ts';
 import {
   type CommandName,
@@ -35,47 +34,11 @@ import {
   serializeUserPass,
   serializeUserPassStatus,
 } from '../../native-host/src/protocol/socks5.ts';
+import { ascii, dn, everySplitAsserter, repeat, throwsCode, v4, v6 } from '../helpers/codec.ts';
 
 // ---- helpers --------------------------------------------------------------------------------
 
-/** The bytes of an ASCII string, to spread into a literal byte array. */
-function ascii(text: string): number[] {
-  return Array.from(text, (c) => c.charCodeAt(0));
-}
-
-function repeat(byte: number, count: number): number[] {
-  return new Array<number>(count).fill(byte);
-}
-
-function throwsCode(fn: () => unknown, code: ProtocolErrorCode): void {
-  assert.throws(fn, (err: unknown) => {
-    assert.ok(err instanceof ProtocolError, `expected a ProtocolError, got ${String(err)}`);
-    assert.equal(err.code, code);
-    return true;
-  });
-}
-
-/** Every proper prefix needs more; the whole message, and the message plus trailing bytes, parse alike. */
-function assertEverySplit<T>(parse: (buf: Uint8Array) => ParseResult<T>, message: number[], value: T): void {
-  for (let k = 0; k < message.length; k++) {
-    assert.deepStrictEqual(
-      parse(Uint8Array.from(message.slice(0, k))),
-      { done: false },
-      `prefix of ${k} bytes`,
-    );
-  }
-  const expected = { done: true, value, size: message.length };
-  assert.deepStrictEqual(parse(Uint8Array.from(message)), expected);
-  assert.deepStrictEqual(
-    parse(Uint8Array.from([...message, 0x05, 0x01, 0x00])),
-    expected,
-    'with trailing bytes',
-  );
-}
-
-const v4 = (host: string, port: number): Address => ({ type: 'ipv4', host, port });
-const v6 = (host: string, port: number): Address => ({ type: 'ipv6', host, port });
-const dn = (host: string, port: number): Address => ({ type: 'domain', host, port });
+const assertEverySplit = everySplitAsserter([0x05, 0x01, 0x00]);
 
 // ---- greeting and method choice -------------------------------------------------------------
 

@@ -10,11 +10,11 @@ import {
   MAX_MESSAGE_BYTES,
   PROTOCOL_VERSION,
   type ParamsOf,
-  type ProtocolIssue,
   type RequestType,
   type Response,
   type ResultMap,
 } from '../../../shared/messages/protocol.ts';
+import { CodedError, PendingRequests, type Timers } from '../../../shared/messages/requests.ts';
 import { type IncomingRequest, isHostMessage } from '../../../shared/messages/schema.ts';
 import { LineSplitter } from './lines.ts';
 
@@ -30,27 +30,13 @@ export class ServiceNotRunningError extends Error {
 }
 
 /** The service answered with an error. */
-export class RequestFailedError extends Error {
+export class RequestFailedError extends CodedError<ErrorCode> {
   override readonly name = 'RequestFailedError';
-  readonly code: ErrorCode;
-  readonly issues: readonly ProtocolIssue[] | undefined;
-
-  constructor(code: ErrorCode, message: string, issues?: readonly ProtocolIssue[]) {
-    super(message);
-    this.code = code;
-    this.issues = issues;
-  }
 }
 
 /** The connection closed (or timed out) before the answer came. */
 export class ConnectionLostError extends Error {
   override readonly name = 'ConnectionLostError';
-}
-
-interface Pending {
-  readonly resolve: (response: Response) => void;
-  readonly reject: (error: Error) => void;
-  readonly timer: NodeJS.Timeout | undefined;
 }
 
 export interface RequestOptions {
@@ -59,6 +45,11 @@ export interface RequestOptions {
 }
 
 const NOT_RUNNING = new Set(['ENOENT', 'ECONNREFUSED', 'ENOTSOCK']);
+
+const nodeTimers: Timers = {
+  setTimeout: (callback, ms) => setTimeout(callback, ms),
+  clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
+};
 
 export function connectControl(
   endpoint: string,
@@ -89,10 +80,9 @@ export function connectControl(
 
 export class ControlClient {
   private readonly socket: Socket;
-  private readonly pending = new Map<number, Pending>();
+  private readonly pending = new PendingRequests<Response>(nodeTimers);
   private readonly eventListeners = new Set<(event: HostEvent) => void>();
   private readonly closeListeners = new Set<() => void>();
-  private nextId = 1;
   private ended = false;
 
   constructor(socket: Socket) {
@@ -163,21 +153,13 @@ export class ControlClient {
 
   private exchange(body: { type: string }, options: RequestOptions): Promise<Response> {
     if (this.ended) return Promise.reject(new ConnectionLostError('the connection to the service is closed'));
-    const id = this.nextId++;
-    return new Promise<Response>((resolve, reject) => {
-      const timeoutMs = options.timeoutMs ?? 0;
-      const timer =
-        timeoutMs > 0
-          ? setTimeout(() => {
-              this.pending.delete(id);
-              reject(
-                new ConnectionLostError(`the service did not answer ${body.type} within ${timeoutMs} ms`),
-              );
-            }, timeoutMs)
-          : undefined;
-      this.pending.set(id, { resolve, reject, timer });
-      this.socket.write(`${JSON.stringify({ v: PROTOCOL_VERSION, id, ...body })}\n`);
-    });
+    const timeoutMs = options.timeoutMs ?? 0;
+    const { id, reply } = this.pending.open(
+      timeoutMs,
+      () => new ConnectionLostError(`the service did not answer ${body.type} within ${timeoutMs} ms`),
+    );
+    this.socket.write(`${JSON.stringify({ v: PROTOCOL_VERSION, id, ...body })}\n`);
+    return reply;
   }
 
   private receive(text: string): void {
@@ -194,20 +176,12 @@ export class ControlClient {
       return;
     }
     if (host.id === null) return;
-    const waiter = this.pending.get(host.id);
-    if (!waiter) return;
-    this.pending.delete(host.id);
-    clearTimeout(waiter.timer);
-    waiter.resolve(host);
+    this.pending.take(host.id)?.resolve(host);
   }
 
   private onClosed(): void {
     this.ended = true;
-    for (const waiter of this.pending.values()) {
-      clearTimeout(waiter.timer);
-      waiter.reject(new ConnectionLostError('the service closed the connection'));
-    }
-    this.pending.clear();
+    this.pending.rejectAll(() => new ConnectionLostError('the service closed the connection'));
     for (const listener of this.closeListeners) listener();
   }
 }

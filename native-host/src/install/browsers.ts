@@ -149,13 +149,7 @@ export function manifestTarget(id: BrowserId, ctx: PlatformContext, userDataDir?
       );
     }
     const dir = p.resolve(userDataDir);
-    return {
-      browser,
-      manifestPath: p.join(dir, 'NativeMessagingHosts', MANIFEST_FILE),
-      registryKey: undefined,
-      browserDir: dir,
-      userDataDir: dir,
-    };
+    return fileTarget(browser, p.join(dir, 'NativeMessagingHosts'), dir, dir);
   }
   if (ctx.platform === 'win32') {
     const browserDir =
@@ -181,40 +175,36 @@ export function manifestTarget(id: BrowserId, ctx: PlatformContext, userDataDir?
   if (ctx.platform === 'darwin') {
     const support = posix.join(ctx.home, 'Library', 'Application Support');
     if (id === 'firefox') {
-      return {
+      return fileTarget(
         browser,
-        manifestPath: posix.join(support, 'Mozilla', 'NativeMessagingHosts', MANIFEST_FILE),
-        registryKey: undefined,
-        browserDir: posix.join(support, 'Firefox'),
-        userDataDir: undefined,
-      };
+        posix.join(support, 'Mozilla', 'NativeMessagingHosts'),
+        posix.join(support, 'Firefox'),
+      );
     }
     const browserDir = posix.join(support, MAC_DIRS[id]);
-    return {
-      browser,
-      manifestPath: posix.join(browserDir, 'NativeMessagingHosts', MANIFEST_FILE),
-      registryKey: undefined,
-      browserDir,
-      userDataDir: undefined,
-    };
+    return fileTarget(browser, posix.join(browserDir, 'NativeMessagingHosts'), browserDir);
   }
   if (id === 'firefox') {
     const browserDir = posix.join(ctx.home, '.mozilla');
-    return {
-      browser,
-      manifestPath: posix.join(browserDir, 'native-messaging-hosts', MANIFEST_FILE),
-      registryKey: undefined,
-      browserDir,
-      userDataDir: undefined,
-    };
+    return fileTarget(browser, posix.join(browserDir, 'native-messaging-hosts'), browserDir);
   }
   const browserDir = posix.join(linuxChromiumConfigHome(ctx), LINUX_DIRS[id]);
+  return fileTarget(browser, posix.join(browserDir, 'NativeMessagingHosts'), browserDir);
+}
+
+/** A target the browser finds by the file's place alone, without a registry key (not Windows). */
+function fileTarget(
+  browser: Browser,
+  manifestDir: string,
+  browserDir: string,
+  userDataDir?: string,
+): ManifestTarget {
   return {
     browser,
-    manifestPath: posix.join(browserDir, 'NativeMessagingHosts', MANIFEST_FILE),
+    manifestPath: posix.join(manifestDir, MANIFEST_FILE),
     registryKey: undefined,
     browserDir,
-    userDataDir: undefined,
+    userDataDir,
   };
 }
 

@@ -159,18 +159,8 @@ export class ChainOutbound implements Outbound {
       throw udpNotSupported(`${this.label}: ${first.label} speaks ${type}, not socks5`);
     }
     const { signal } = options;
-    const health = this.options.health;
-    const down = health?.downSince(first.upstream.id);
-    if (health && down) throw downError(first, down, health.clock());
-
-    let stream: Socket;
-    try {
-      stream = await this.dialFirst(first, signal);
-    } catch (error) {
-      const failure = error as OutboundError;
-      if (health && isFirstHopDown(failure)) health.markDown(first.upstream.id, failure);
-      throw failure;
-    }
+    this.refuseIfDown(first);
+    const stream = await this.dialFirst(first, signal);
     // The control connection carries nothing after the reply; a reset on it is seen as its
     // 'close', which is all the owner of the association watches.
     stream.on('error', () => undefined);
@@ -184,13 +174,13 @@ export class ChainOutbound implements Outbound {
         hop: 1,
         hopName: first.name,
       });
-      health?.markUp(first.upstream.id);
+      this.options.health?.markUp(first.upstream.id);
       const relay = await this.udpRelayOf(first, bound, stream);
       return { kind: 'upstream', relay, control: stream, via: this.label };
     } catch (error) {
       stream.destroy();
       const failure = this.attribute(error, first, signal);
-      if (health && isFirstHopDown(failure)) health.markDown(first.upstream.id, failure);
+      this.markIfDown(first, failure);
       throw failure;
     }
   }
@@ -253,10 +243,7 @@ export class ChainOutbound implements Outbound {
   ): Promise<Opened> {
     const first = this.hops[0]!;
     const health = this.options.health;
-    if (health && !walk.ignoreHealth) {
-      const down = health.downSince(first.upstream.id);
-      if (down) throw downError(first, down, health.clock());
-    }
+    if (!walk.ignoreHealth) this.refuseIfDown(first);
 
     let started = Date.now();
     const report = (at: Hop, error?: OutboundError): void => {
@@ -273,10 +260,8 @@ export class ChainOutbound implements Outbound {
     try {
       stream = await this.dialFirst(first, signal);
     } catch (error) {
-      const failure = error as OutboundError;
-      if (health && isFirstHopDown(failure)) health.markDown(first.upstream.id, failure);
-      report(first, failure);
-      throw failure;
+      report(first, error as OutboundError);
+      throw error;
     }
 
     // Between one handshake and the next nobody listens for errors; a reset there must not
@@ -315,32 +300,36 @@ export class ChainOutbound implements Outbound {
       } else {
         report(hop, failure);
       }
-      if (health && isFirstHopDown(failure)) health.markDown(first.upstream.id, failure);
+      this.markIfDown(first, failure);
       throw failure;
     } finally {
       stream.off('error', ignore);
     }
   }
 
+  /** Fails at once when hop 1 is known to be down (it failed a moment ago). */
+  private refuseIfDown(first: Hop): void {
+    const health = this.options.health;
+    const down = health?.downSince(first.upstream.id);
+    if (health && down) throw downError(first, down, health.clock());
+  }
+
+  /** Counts a failure against hop 1's health when it says the hop is down. */
+  private markIfDown(first: Hop, failure: OutboundError): void {
+    const health = this.options.health;
+    if (health && isFirstHopDown(failure)) health.markDown(first.upstream.id, failure);
+  }
+
+  /** The TCP connection to hop 1; a failure that says the hop is down marks it down. */
   private async dialFirst(first: Hop, signal: AbortSignal): Promise<Socket> {
     const { host, port } = first.upstream;
     try {
       const connected = await this.firstHopDialer.connect(addressOf(host, port), { signal });
       return connected.socket;
     } catch (error) {
-      if (signal.aborted) {
-        throw new OutboundError(`${first.label} cancelled`, Rep.GENERAL_FAILURE, 'aborted', 1, {
-          cause: error,
-        });
-      }
-      const failure = outboundErrorFrom(error, first.label, 1);
-      // The direct dialer says "cannot connect to HOST:PORT: connect ECONNREFUSED ..."; the
-      // socket error alone reads better after the hop's name.
-      const cause: unknown = failure.cause ?? failure;
-      const detail = cause instanceof Error ? cause.message : failure.message;
-      throw new OutboundError(`${first.label} unreachable: ${detail}`, failure.rep, failure.failure, 1, {
-        cause,
-      });
+      const failure = dialFailure(first, error, signal);
+      this.markIfDown(first, failure);
+      throw failure;
     }
   }
 
@@ -387,6 +376,21 @@ export class ChainOutbound implements Outbound {
       { cause: error },
     );
   }
+}
+
+/** Why the TCP connection to hop 1 failed, in the hop's name. */
+function dialFailure(first: Hop, error: unknown, signal: AbortSignal): OutboundError {
+  if (signal.aborted) {
+    return new OutboundError(`${first.label} cancelled`, Rep.GENERAL_FAILURE, 'aborted', 1, { cause: error });
+  }
+  const failure = outboundErrorFrom(error, first.label, 1);
+  // The direct dialer says "cannot connect to HOST:PORT: connect ECONNREFUSED ..."; the
+  // socket error alone reads better after the hop's name.
+  const cause: unknown = failure.cause ?? failure;
+  const detail = cause instanceof Error ? cause.message : failure.message;
+  return new OutboundError(`${first.label} unreachable: ${detail}`, failure.rep, failure.failure, 1, {
+    cause,
+  });
 }
 
 /** The fast failure for a first hop that failed a moment ago, saying when it is tried again. */

@@ -8,7 +8,7 @@ import type { Socket } from 'node:net';
 import { type BlockList, isIPv6 } from 'node:net';
 import { type RouteHint, parseRouteHint } from '../../../shared/messages/route-hint.ts';
 import type { UserStore } from '../auth/users.ts';
-import type { Logger } from '../log/logger.ts';
+import type { LogFields, Logger } from '../log/logger.ts';
 import type { Endpoint } from '../outbound/outbound.ts';
 import { formatAddress } from '../protocol/address.ts';
 import { ProtocolError } from '../protocol/errors.ts';
@@ -113,6 +113,16 @@ export function closeAfterReply(socket: Socket): void {
 }
 
 /**
+ * Ends a handshake whose refusal has just been written: a warning that says why (with the
+ * session id and the client first), then the close once the reply is out.
+ */
+function refuse(ctx: SessionContext, message: string, fields: LogFields = {}): void {
+  const { client } = endpointsOf(ctx.socket);
+  ctx.logger.warn(message, { id: ctx.id, client: formatAddress(client), ...fields });
+  closeAfterReply(ctx.socket);
+}
+
+/**
  * Never a method the client did not offer. With users configured, "no auth" is not acceptable
  * even if offered. Without users, "no auth" when offered, else username/password: that is how
  * Firefox sends a route hint (it offers that method alone when a proxy has a username).
@@ -130,14 +140,10 @@ async function socks5(ctx: SessionContext, reader: HandshakeReader): Promise<voi
   const wanted = chooseMethod(ctx.users.required, greeting.methods);
   if (wanted === Method.NO_ACCEPTABLE) {
     socket.write(serializeMethodChoice(Method.NO_ACCEPTABLE));
-    const { client } = endpointsOf(socket);
-    ctx.logger.warn('no acceptable authentication method', {
-      id: ctx.id,
-      client: formatAddress(client),
+    refuse(ctx, 'no acceptable authentication method', {
       offered: greeting.methods.join(','),
       required: ctx.users.required ? 'username/password' : 'none',
     });
-    closeAfterReply(socket);
     return;
   }
   socket.write(serializeMethodChoice(wanted));
@@ -150,13 +156,9 @@ async function socks5(ctx: SessionContext, reader: HandshakeReader): Promise<voi
     routeHint = parseRouteHint(creds.username, creds.password);
     socket.write(serializeUserPassStatus(routeHint !== undefined));
     if (routeHint === undefined) {
-      const { client } = endpointsOf(socket);
-      ctx.logger.warn('credentials refused: no inbound users are configured, and it is not a route hint', {
-        id: ctx.id,
-        client: formatAddress(client),
+      refuse(ctx, 'credentials refused: no inbound users are configured, and it is not a route hint', {
         user: creds.username,
       });
-      closeAfterReply(socket);
       return;
     }
   } else if (wanted === Method.USERNAME_PASSWORD) {
@@ -164,13 +166,7 @@ async function socks5(ctx: SessionContext, reader: HandshakeReader): Promise<voi
     const ok = await ctx.users.verify(creds.username, creds.password);
     socket.write(serializeUserPassStatus(ok));
     if (!ok) {
-      const { client } = endpointsOf(socket);
-      ctx.logger.warn('authentication failed', {
-        id: ctx.id,
-        client: formatAddress(client),
-        user: creds.username,
-      });
-      closeAfterReply(socket);
+      refuse(ctx, 'authentication failed', { user: creds.username });
       return;
     }
     user = creds.username;
@@ -209,11 +205,7 @@ async function socks4(ctx: SessionContext, reader: HandshakeReader): Promise<voi
   if (ctx.users.required && !ctx.socks4Sources.check(client.host, isIPv6(client.host) ? 'ipv6' : 'ipv4')) {
     // SOCKS4 carries no password, so it cannot prove who the client is.
     socket.write(serializeSocks4Reply(Socks4Status.REJECTED));
-    ctx.logger.warn('SOCKS4 refused: inbound users are required and this source is not in socks4AllowFrom', {
-      id: ctx.id,
-      client: formatAddress(client),
-    });
-    closeAfterReply(socket);
+    refuse(ctx, 'SOCKS4 refused: inbound users are required and this source is not in socks4AllowFrom');
     return;
   }
   const { command, address, socks4a } = request;

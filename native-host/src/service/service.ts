@@ -13,10 +13,10 @@ import type {
   ConfigResult,
   ErrorCode,
   HopInfo,
-  ProtocolIssue,
   RouteResult,
   StatusResult,
 } from '../../../shared/messages/protocol.ts';
+import { CodedError } from '../../../shared/messages/requests.ts';
 import type { TunnelEvent } from '../../../shared/messages/tunnel-event.ts';
 import { findCheckRoute, knownCheckNames, runCheck } from '../cli/check.ts';
 import { UsageError } from '../cli/errors.ts';
@@ -42,16 +42,8 @@ import { SocksServer } from '../server/socks-server.ts';
 import { LogBuffer } from './log-buffer.ts';
 
 /** A failure a control client should see as such, with the protocol's error code. */
-export class ServiceError extends Error {
+export class ServiceError extends CodedError<ErrorCode> {
   override readonly name = 'ServiceError';
-  readonly code: ErrorCode;
-  readonly issues: readonly ProtocolIssue[] | undefined;
-
-  constructor(code: ErrorCode, message: string, issues?: readonly ProtocolIssue[]) {
-    super(message);
-    this.code = code;
-    this.issues = issues;
-  }
 }
 
 export interface Runtime {

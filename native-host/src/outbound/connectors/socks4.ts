@@ -9,6 +9,7 @@ import type { Address } from '../../protocol/address.ts';
 import { Socks4Status, parseSocks4Reply, serializeSocks4Request } from '../../protocol/socks4.ts';
 import { Rep } from '../../protocol/socks5.ts';
 import type { Endpoint } from '../outbound.ts';
+import { afterFirstReply } from './bind-reply.ts';
 import { HopStream } from './stream-reader.ts';
 import type { BindResult, Connector, ConnectorRequest, ConnectorResult } from './types.ts';
 
@@ -58,14 +59,7 @@ function socks4Family(socks4a: boolean): Connector {
       ),
     );
     const bound = await readReply(io, 'the reply');
-    if (request.command === 'connect') return { bound };
-
-    const waitForPeer = new HopStream(stream, request, {
-      timeoutMs: request.bindTimeoutMs ?? Number.POSITIVE_INFINITY,
-    });
-    const peer = readReply(waitForPeer, 'the second BIND reply (peer connected)');
-    peer.catch(() => undefined);
-    return { bound, peer };
+    return afterFirstReply(stream, request, bound, readReply);
   };
   return { protocol: socks4a ? 'socks4a' : 'socks4', handshake };
 }

@@ -17,6 +17,7 @@ import {
   serializeUserPass,
 } from '../../protocol/socks5.ts';
 import type { Endpoint } from '../outbound.ts';
+import { afterFirstReply } from './bind-reply.ts';
 import { HopStream } from './stream-reader.ts';
 import type { BindResult, Connector, ConnectorRequest, ConnectorResult } from './types.ts';
 
@@ -82,14 +83,7 @@ async function handshake(stream: Socket, request: ConnectorRequest): Promise<Con
   await negotiate(io, request);
   io.send(requestBytes);
   const bound = await readReply(io, 'the reply');
-  if (request.command === 'connect') return { bound };
-
-  const waitForPeer = new HopStream(stream, request, {
-    timeoutMs: request.bindTimeoutMs ?? Number.POSITIVE_INFINITY,
-  });
-  const peer = readReply(waitForPeer, 'the second BIND reply (peer connected)');
-  peer.catch(() => undefined);
-  return { bound, peer };
+  return afterFirstReply(stream, request, bound, readReply);
 }
 
 export const socks5Connector: Connector = { protocol: 'socks5', handshake };
