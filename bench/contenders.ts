@@ -4,7 +4,7 @@
  * Switchyard hosts, and Debian's microsocks and danted.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -114,13 +114,17 @@ interface Host {
  * A built host as a user starts it: `serve --listen 127.0.0.1:0 --config FILE --quiet`, with
  * a config of its own in a temporary directory (one host per config file).
  */
-async function startHost(script: string, config: Readonly<Record<string, unknown>>): Promise<Host> {
+async function startHost(
+  script: string,
+  config: Readonly<Record<string, unknown>>,
+  nodeArgs: readonly string[] = [],
+): Promise<Host> {
   const dir = mkdtempSync(join(tmpdir(), 'switchyard-bench-host-'));
   const configFile = join(dir, 'config.json');
   writeFileSync(configFile, `${JSON.stringify({ version: 1, ...config })}\n`, { mode: 0o600 });
   const child = spawn(
     process.execPath,
-    [script, 'serve', '--listen', '127.0.0.1:0', '--config', configFile, '--quiet'],
+    [...nodeArgs, script, 'serve', '--listen', '127.0.0.1:0', '--config', configFile, '--quiet'],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   const pid = child.pid;
@@ -167,8 +171,9 @@ async function hostContender(
   label: string,
   config: Readonly<Record<string, unknown>>,
   script = HOST_SCRIPT,
+  nodeArgs: readonly string[] = [],
 ): Promise<Contender & { readonly pid: number }> {
-  const host = await startHost(script, config);
+  const host = await startHost(script, config, nodeArgs);
   return { id, label, port: host.port, pid: host.pid, pids: () => [host.pid], stop: host.stop };
 }
 
@@ -185,9 +190,34 @@ export function switchyardAny(): Promise<Contender> {
   return hostContender('switchyard-any', 'Switchyard, localClients "any"', { localClients: 'any' });
 }
 
-/** Another build of the host (--baseline FILE), default config: before/after in one run. */
-export function baseline(script: string): Promise<Contender> {
-  return hostContender('baseline', 'Switchyard baseline', {}, script);
+/**
+ * Another build of the host (--baseline FILE) with localClients "any": before/after in one run, or
+ * the same build under other Node options (--baseline-node-args) to try runtime settings. It
+ * runs from a copy laid out like dist/host: next to a package.json that says "module" (else
+ * Node first tries the bundle as CommonJS, which costs it 14 MiB of memory for good) and with
+ * the repository's node_modules for its native dependencies.
+ */
+export async function baseline(script: string, nodeArgs: readonly string[] = []): Promise<Contender> {
+  const dir = mkdtempSync(join(tmpdir(), 'switchyard-bench-baseline-'));
+  const copy = join(dir, 'switchyard.js');
+  copyFileSync(script, copy);
+  writeFileSync(join(dir, 'package.json'), '{ "type": "module" }\n');
+  symlinkSync(join(REPO_ROOT, 'node_modules'), join(dir, 'node_modules'), 'dir');
+  try {
+    const label = `Switchyard baseline${nodeArgs.length > 0 ? ` (node ${nodeArgs.join(' ')})` : ''}, localClients "any"`;
+    // Without the owner check: its /proc scan, not the build, would decide the connection rate.
+    const c = await hostContender('baseline', label, { localClients: 'any' }, copy, nodeArgs);
+    return {
+      ...c,
+      stop: async () => {
+        await c.stop();
+        rmSync(dir, { recursive: true, force: true });
+      },
+    };
+  } catch (error) {
+    rmSync(dir, { recursive: true, force: true });
+    throw error;
+  }
 }
 
 /** Two hosts: the client's one routes everything through the second one. */

@@ -12,7 +12,7 @@
  *   loadgen bulk TARGET PROXY up|down CONNS WARM_MS MEASURE_MS
  *   loadgen rate TARGET PROXY CONCURRENCY WARM_MS MEASURE_MS MAX_CONNS
  *   loadgen ping TARGET PROXY SIZE WARM_COUNT MAX_COUNT MAX_MS
- *   loadgen hold TARGET PROXY CONNS MAX_HOLD_MS
+ *   loadgen hold TARGET PROXY CONNS CONCURRENCY MAX_HOLD_MS
  *       PROXY 0 means straight to the target; otherwise a SOCKS5 no-auth CONNECT to
  *       127.0.0.1:TARGET through 127.0.0.1:PROXY. Each prints one JSON line.
  */
@@ -525,21 +525,62 @@ static int ping(int target, int proxy, int size, int warm, int max_count, int ma
 
 /* ---- hold ------------------------------------------------------------------------------- */
 
-static int hold(int target, int proxy, int conns, int max_hold_ms) {
+/*
+ * Opens CONNS tunnels, CONCURRENCY handshakes at a time (as a browser opens them, and so that
+ * a server's per-connection latency does not make this take minutes), proves each with a
+ * one-byte echo, then holds them all until stdin says so or MAX_HOLD_MS passes.
+ */
+static int hold(int target, int proxy, int conns, int conc, int max_hold_ms) {
+  rate_target = target;
+  rate_proxy = proxy;
+  if (conc > conns) conc = conns;
   int *fds = calloc((size_t)conns, sizeof *fds);
-  double t0 = now_s();
-  int held = 0;
+  struct slot *slots = calloc((size_t)conc, sizeof *slots);
+  int ep = epoll_create1(0);
+  double t0 = now_s(), deadline = t0 + 60.0;
+  int held = 0, started = 0, active = 0;
   const char *error = NULL;
-  for (; held < conns; held++) {
-    int fd = open_tunnel(target, proxy);
-    char b = 'E';
-    if (fd < 0 || write_all(fd, &b, 1) || read_all(fd, &b, 1)) {
+  for (int i = 0; i < conc; i++) {
+    if (slot_start(ep, &slots[i], (uint32_t)i) != 0) {
       error = strerror(errno);
-      if (fd >= 0) close(fd);
       break;
     }
-    fds[held] = fd;
+    active++;
+    started++;
   }
+  struct epoll_event events[MAX_EVENTS];
+  while (active > 0 && !error && now_s() < deadline) {
+    int n = epoll_wait(ep, events, MAX_EVENTS, 100);
+    for (int i = 0; i < n && !error; i++) {
+      uint32_t idx = events[i].data.u32;
+      struct slot *s = &slots[idx];
+      errno = 0;
+      int r = slot_step(ep, s, idx);
+      if (r == 0) continue;
+      active--;
+      if (r < 0) {
+        error = errno ? strerror(errno) : "the proxy refused or closed a tunnel";
+        close(s->fd);
+        s->fd = -1;
+        break;
+      }
+      /* Held from here on: out of the handshake's epoll set, kept open. */
+      epoll_ctl(ep, EPOLL_CTL_DEL, s->fd, NULL);
+      fds[held++] = s->fd;
+      s->fd = -1;
+      if (started < conns) {
+        if (slot_start(ep, s, idx) != 0) {
+          error = strerror(errno);
+          break;
+        }
+        active++;
+        started++;
+      }
+    }
+  }
+  if (!error && held < conns) error = "timed out opening tunnels";
+  for (int i = 0; i < conc; i++)
+    if (slots[i].fd >= 0) close(slots[i].fd);
   if (error)
     printf("{\"mode\":\"hold\",\"held\":%d,\"ms\":%.1f,\"error\":\"%s\"}\n", held, (now_s() - t0) * 1e3, error);
   else
@@ -577,9 +618,9 @@ int main(int argc, char **argv) {
     alarm((unsigned)(a[5] / 1000 + 60));
     return ping(a[0], a[1], a[2], a[3], a[4], a[5]);
   }
-  if (strcmp(mode, "hold") == 0 && argc == 6) {
-    alarm((unsigned)(a[3] / 1000 + 120));
-    return hold(a[0], a[1], a[2], a[3]);
+  if (strcmp(mode, "hold") == 0 && argc == 7) {
+    alarm((unsigned)(a[4] / 1000 + 120));
+    return hold(a[0], a[1], a[2], a[3], a[4]);
   }
   fprintf(stderr, "bad arguments; see the comment at the top of loadgen.c\n");
   return 2;

@@ -155,8 +155,9 @@ export async function holdTunnels(
   proxy: number,
   count: number,
   maxHoldMs: number,
+  concurrency = 32,
 ): Promise<HeldTunnels> {
-  const child = spawn(lg.binary, ['hold', target, proxy, count, maxHoldMs].map(String), {
+  const child = spawn(lg.binary, ['hold', target, proxy, count, concurrency, maxHoldMs].map(String), {
     stdio: ['pipe', 'pipe', 'pipe'],
   });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));

@@ -28,10 +28,12 @@ function readStat(pid: number): StatFields | undefined {
   }
   // The command name is in parentheses and may itself hold spaces or parentheses.
   const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
-  // After "pid (comm) ": state=0 ppid=1 pgrp=2 ... utime=11 stime=12.
+  // After "pid (comm) ": state=0 ppid=1 pgrp=2 ... utime=11 stime=12 cutime=13 cstime=14. The
+  // children's share counts helpers a forking server (danted) has already reaped: their time
+  // would vanish from the sum otherwise.
   return {
     pgrp: Number(fields[2]),
-    cpuSeconds: (Number(fields[11]) + Number(fields[12])) / TICKS,
+    cpuSeconds: (Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14])) / TICKS,
   };
 }
 
@@ -46,7 +48,7 @@ export function groupPids(pgid: number): number[] {
   return pids;
 }
 
-/** User plus system CPU seconds used so far by these processes. */
+/** User plus system CPU seconds used so far by these processes and their reaped children. */
 export function cpuSeconds(pids: readonly number[]): number {
   let total = 0;
   for (const pid of pids) total += readStat(pid)?.cpuSeconds ?? 0;

@@ -67,6 +67,7 @@ const COLUMNS: readonly ContenderId[] = [
   'direct',
   'switchyard',
   'switchyard-any',
+  'baseline',
   'chain',
   'microsocks',
   'dante',
@@ -119,7 +120,15 @@ export function formatReport(results: BenchResults, command: string): string {
     rows.push({ figure, cells, target, met: target ? verdict(met) : '' });
   };
 
-  const bulkIds: ContenderId[] = ['direct', 'switchyard', 'baseline', 'chain', 'microsocks', 'dante'];
+  const bulkIds: ContenderId[] = [
+    'direct',
+    'switchyard',
+    'baseline',
+    'switchyard-any',
+    'chain',
+    'microsocks',
+    'dante',
+  ];
   for (const [metric, figure] of [
     ['bulk-up-1', 'Bulk, 1 connection, client → target'],
     ['bulk-down-1', 'Bulk, 1 connection, target → client'],
@@ -155,7 +164,15 @@ export function formatReport(results: BenchResults, command: string): string {
     );
   }
 
-  const pingIds: ContenderId[] = ['direct', 'switchyard', 'baseline', 'chain', 'microsocks', 'dante'];
+  const pingIds: ContenderId[] = [
+    'direct',
+    'switchyard',
+    'baseline',
+    'switchyard-any',
+    'chain',
+    'microsocks',
+    'dante',
+  ];
   metricRow(
     'p50',
     'Round trip p50, 64 B (× direct)',
@@ -197,7 +214,7 @@ export function formatReport(results: BenchResults, command: string): string {
     target: '',
     met: '',
   });
-  const cpuIds: ContenderId[] = ['switchyard', 'baseline', 'chain', 'microsocks', 'dante'];
+  const cpuIds: ContenderId[] = ['switchyard', 'baseline', 'switchyard-any', 'chain', 'microsocks', 'dante'];
   metricRow(
     'cpu-gib',
     'CPU seconds per GiB relayed (bulk runs)',
@@ -230,9 +247,7 @@ export function formatReport(results: BenchResults, command: string): string {
       (m.fdLimit ? `, open-file limit ${m.fdLimit}` : ''),
     `Rounds: ${results.options.rounds}${results.options.quick ? ' (--quick)' : ''}; medians of per-round values and per-round ratios.`,
     ...(results.notInstalled.length > 0
-      ? [
-          `Not installed (skipped): ${results.notInstalled.join(', ')} (apt-get install -y microsocks dante-server)`,
-        ]
+      ? [`Skipped: ${results.notInstalled.join(', ')} (Debian: apt-get install -y microsocks dante-server)`]
       : []),
     '',
     ...lines,

@@ -45,10 +45,17 @@ export interface BenchOptions {
   readonly holdCount: number;
   /** Another built host to measure alongside (before/after in one run). */
   readonly baseline?: string | undefined;
+  /** Node options for the baseline host only. */
+  readonly baselineNodeArgs?: readonly string[] | undefined;
 }
 
-export function benchOptions(quick: boolean, rounds: number | undefined, baseline?: string): BenchOptions {
-  const common = { quick, holdCount: 2000, baseline };
+export function benchOptions(
+  quick: boolean,
+  rounds: number | undefined,
+  baseline?: string,
+  baselineNodeArgs?: readonly string[],
+): BenchOptions {
+  const common = { quick, holdCount: 2000, baseline, baselineNodeArgs };
   return quick
     ? { ...common, rounds: rounds ?? 1, warmMs: 150, bulkMs: 400, rateMs: 400, pingMs: 300 }
     : { ...common, rounds: rounds ?? 3, warmMs: 300, bulkMs: 1000, rateMs: 1000, pingMs: 700 };
@@ -179,12 +186,28 @@ export async function runBench(
     const none = direct();
     const sy = await start(switchyard);
     const syAny = await start(switchyardAny);
-    const base = options.baseline === undefined ? undefined : await start(() => baseline(options.baseline!));
+    const other =
+      options.baseline === undefined
+        ? undefined
+        : await start(() => baseline(options.baseline!, options.baselineNodeArgs));
     const hops = await start(chain);
-    const ms = installed.microsocks ? await start(microsocks) : undefined;
-    const dt = installed.dante ? await start(dante) : undefined;
-    const servers = [sy, base, ms, dt].filter((c): c is Contender => c !== undefined);
-    const mine = [sy, base].filter((c): c is Contender => c !== undefined);
+    // A reference server that will not start is reported, not fatal: the rest still compares.
+    const optional = async (name: string, make: () => Promise<Contender>): Promise<Contender | undefined> => {
+      try {
+        return await start(make);
+      } catch (error) {
+        log(`${name} did not start: ${error instanceof Error ? error.message : String(error)}`);
+        notInstalled.push(`${name} (installed, but did not start)`);
+        return undefined;
+      }
+    };
+    const ms = installed.microsocks ? await optional('microsocks', microsocks) : undefined;
+    const dt = installed.dante ? await optional('dante-server', dante) : undefined;
+    // A baseline runs without the owner check (see contenders.ts), so the same configuration of
+    // this build is measured everywhere too: build against build, nothing else different.
+    const peer = other === undefined ? undefined : syAny;
+    const servers = [sy, peer, other, ms, dt].filter((c): c is Contender => c !== undefined);
+    const mine = [sy, peer, other].filter((c): c is Contender => c !== undefined);
     const cServers = [ms, dt].filter((c): c is Contender => c !== undefined);
     log(`started: ${started.map((c) => `${c.label} :${c.port}`).join(', ')}; target :${targetPort}`);
 
@@ -192,8 +215,14 @@ export async function runBench(
     await sleep(500);
     const memory: Partial<Record<ContenderId, MemoryFigure>> = {};
     for (const c of servers) {
-      memory[c.id] = await measureMemory(lg, targetPort, c, options.holdCount);
-      const m = memory[c.id]!;
+      let m: MemoryFigure;
+      try {
+        m = await measureMemory(lg, targetPort, c, options.holdCount);
+      } catch (error) {
+        log(`memory ${c.label} failed: ${error instanceof Error ? error.message : String(error)}`);
+        continue;
+      }
+      memory[c.id] = m;
       log(
         `memory ${c.label}: idle ${(m.idleRssKb / 1024).toFixed(1)} MiB; ${m.held} tunnels ` +
           `${(m.perConnBytes / 1000).toFixed(1)} KB each, the second half ${(m.marginalBytes / 1000).toFixed(1)} KB each`,
@@ -203,6 +232,15 @@ export async function runBench(
 
     const rec = new Recorder();
     const timeWait: number[] = [];
+    // One failed run (a server refusing under load, say) costs that figure for that round only.
+    const attempt = async <T>(what: string, run: () => Promise<T>): Promise<T | undefined> => {
+      try {
+        return await run();
+      } catch (error) {
+        log(`    ${what} failed: ${error instanceof Error ? error.message : String(error)}`);
+        return undefined;
+      }
+    };
     const bulkTimeout = options.warmMs + options.bulkMs + 30_000;
     for (let round = 0; round < options.rounds; round++) {
       log(`round ${round + 1}/${options.rounds}`);
@@ -213,18 +251,23 @@ export async function runBench(
         const got = new Map<ContenderId, number>();
         for (const c of rotate([none, ...mine, hops, ...cServers], round)) {
           const before = cpuSeconds(c.pids());
-          const r = await runClient<BulkReport>(
-            lg,
-            ['bulk', targetPort, c.port, b.dir, b.conns, options.warmMs, options.bulkMs],
-            bulkTimeout,
+          const r = await attempt(`${c.label}, bulk ${b.dir} ×${b.conns}`, () =>
+            runClient<BulkReport>(
+              lg,
+              ['bulk', targetPort, c.port, b.dir, b.conns, options.warmMs, options.bulkMs],
+              bulkTimeout,
+            ),
           );
+          if (!r) continue;
           const used = cpuSeconds(c.pids()) - before;
+          if (r.errors > 0)
+            log(`    ${c.label}: ${r.errors} of ${b.conns} connections failed during bulk ${b.dir}`);
           got.set(c.id, r.bytesPerSec);
           const acc = cpu.get(c.id) ?? { seconds: 0, bytes: 0 };
           cpu.set(c.id, { seconds: acc.seconds + used, bytes: acc.bytes + r.totalBytes });
         }
-        const base = got.get('direct') ?? Number.NaN;
-        for (const [id, v] of got) rec.add(b.metric, id, v, v / base);
+        const directValue = got.get('direct') ?? Number.NaN;
+        for (const [id, v] of got) rec.add(b.metric, id, v, v / directValue);
       }
       for (const [id, { seconds, bytes }] of cpu) {
         if (id !== 'direct' && bytes > 0) rec.add('cpu-gib', id, seconds / (bytes / GIB));
@@ -234,13 +277,17 @@ export async function runBench(
       for (const conc of RATE_CONCURRENCY) {
         const metric = conc === 1 ? 'rate-1' : 'rate-64';
         const got = new Map<ContenderId, number>();
-        for (const c of rotate([...mine, syAny, ...cServers], round)) {
+        for (const c of rotate([...new Set([...mine, syAny]), ...cServers], round)) {
           if (c.id === 'switchyard') timeWait.push(timeWaitSockets());
-          const r = await runClient<RateReport>(
-            lg,
-            ['rate', targetPort, c.port, conc, options.warmMs, options.rateMs, 1_000_000],
-            options.warmMs + options.rateMs + 30_000,
+          const r = await attempt(`${c.label}, connection rate ×${conc}`, () =>
+            runClient<RateReport>(
+              lg,
+              ['rate', targetPort, c.port, conc, options.warmMs, options.rateMs, 1_000_000],
+              options.warmMs + options.rateMs + 30_000,
+            ),
           );
+          if (!r) continue;
+          if (r.errors > 0) log(`    ${c.label}: ${r.errors} failed connections at concurrency ${conc}`);
           got.set(c.id, r.errors > 0 && r.perSec === 0 ? Number.NaN : r.perSec);
         }
         const best = Math.max(...cServers.map((c) => got.get(c.id) ?? 0));
@@ -251,11 +298,14 @@ export async function runBench(
       const p50 = new Map<ContenderId, number>();
       const p99 = new Map<ContenderId, number>();
       for (const c of rotate([none, ...mine, hops, ...cServers], round)) {
-        const r = await runClient<PingReport>(
-          lg,
-          ['ping', targetPort, c.port, PING_SIZE, 300, 200_000, options.pingMs],
-          options.pingMs + 30_000,
+        const r = await attempt(`${c.label}, round trips`, () =>
+          runClient<PingReport>(
+            lg,
+            ['ping', targetPort, c.port, PING_SIZE, 300, 200_000, options.pingMs],
+            options.pingMs + 30_000,
+          ),
         );
+        if (!r) continue;
         p50.set(c.id, r.p50Us);
         p99.set(c.id, r.p99Us);
       }
@@ -263,8 +313,8 @@ export async function runBench(
         ['p50', p50],
         ['p99', p99],
       ] as const) {
-        const base = got.get('direct') ?? Number.NaN;
-        for (const [id, v] of got) rec.add(metric, id, v, v / base);
+        const directValue = got.get('direct') ?? Number.NaN;
+        for (const [id, v] of got) rec.add(metric, id, v, v / directValue);
       }
     }
 
@@ -281,7 +331,10 @@ export async function runBench(
     return {
       machine: { ...machine(), compiler: lg.compiler, fdLimit: fd.soft },
       options,
-      contenders: [none, ...mine, syAny, hops, ...cServers].map((c) => ({ id: c.id, label: c.label })),
+      contenders: [none, ...new Set([...mine, syAny]), hops, ...cServers].map((c) => ({
+        id: c.id,
+        label: c.label,
+      })),
       notInstalled,
       series: rec.series,
       memory,

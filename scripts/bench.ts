@@ -1,6 +1,6 @@
 // The relay benchmark: Switchyard against no proxy, microsocks and danted, in interleaved rounds
 // on loopback. Results and how to read them: docs/performance.md.
-//   npm run bench [-- [--quick] [--rounds N] [--json FILE] [--baseline FILE]]
+//   npm run bench [-- [--quick] [--rounds N] [--json FILE] [--baseline FILE [--baseline-node-args ARGS]]]
 import { existsSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { formatReport } from '../bench/report.ts';
@@ -12,6 +12,7 @@ const { values } = parseArgs({
     rounds: { type: 'string' },
     json: { type: 'string' },
     baseline: { type: 'string' },
+    'baseline-node-args': { type: 'string' },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
@@ -22,7 +23,8 @@ if (values.help) {
       '  --quick      one short round (about 40 s) instead of three (about 3 min)\n' +
       '  --rounds N   rounds of interleaved runs (medians are over rounds)\n' +
       '  --json FILE  also write the raw per-round figures to FILE\n' +
-      '  --baseline FILE  also measure another built host (e.g. a bundle of an older commit)',
+      '  --baseline FILE  also measure another built host (e.g. a bundle of an older commit)\n' +
+      '  --baseline-node-args "ARGS"  Node options for the baseline host (e.g. "--initial-old-space-size=64")',
   );
   process.exit(0);
 }
@@ -38,7 +40,12 @@ if (values.baseline !== undefined && !existsSync(values.baseline)) {
   process.exit(2);
 }
 
-const options = benchOptions(values.quick, rounds, values.baseline);
+const baselineNodeArgs = values['baseline-node-args']?.split(/\s+/).filter((a) => a.length > 0);
+if (baselineNodeArgs !== undefined && values.baseline === undefined) {
+  console.error('--baseline-node-args needs --baseline FILE (it can be dist/host/switchyard.js itself)');
+  process.exit(2);
+}
+const options = benchOptions(values.quick, rounds, values.baseline, baselineNodeArgs);
 const began = Date.now();
 const log = (line: string): void =>
   console.error(`[bench ${((Date.now() - began) / 1000).toFixed(0).padStart(3)} s] ${line}`);
