@@ -81,9 +81,16 @@ class Tunnel {
 
 function onData(this: RelaySocket, chunk: Buffer): void {
   const tunnel = this[kTunnel];
-  // write() says false once the other side holds a chunk it could not pass to the kernel yet:
-  // stop reading until it drains, so a fast sender never piles up memory for a slow reader.
-  if (tunnel && !tunnel.peer(this).write(chunk)) this.pause();
+  if (!tunnel) return;
+  const peer = tunnel.peer(this);
+  // Bytes for a side that is already gone have nowhere to go; writing them would only raise
+  // an error about a tunnel that is ending anyway.
+  if (peer.destroyed) return;
+  // write() says false once the other socket's queue reaches its high-water mark: stop reading
+  // until it drains, so a fast sender never piles up memory for a slow reader. Pausing on a
+  // merely non-empty queue would be finer, but Node emits 'drain' only after a write() that
+  // returned false, so a small chunk left queued would then pause the tunnel for good.
+  if (!peer.write(chunk)) this.pause();
 }
 
 function onDrain(this: RelaySocket): void {
