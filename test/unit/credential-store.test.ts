@@ -31,7 +31,6 @@ import {
 } from '../../native-host/src/credentials/store.ts';
 
 const PASSWORD = 'unit-Known-Test-Pa55word!';
-const posix = process.platform !== 'win32';
 
 const temps: string[] = [];
 after(() => {
@@ -72,7 +71,7 @@ describe('file credential store', () => {
     assert.equal(await fileStore(dir).get('corp'), PASSWORD);
   });
 
-  test('creates the file 0600 and a missing config dir 0700', { skip: !posix && 'POSIX modes' }, async () => {
+  test('creates the file 0600 and a missing config dir 0700', async () => {
     const dir = join(tempDir(), 'a', 'switchyard');
     const store = fileStore(dir);
     await store.set('corp', PASSWORD);
@@ -119,9 +118,7 @@ describe('file credential store', () => {
   });
 
   for (const mode of [0o644, 0o640, 0o604, 0o660]) {
-    test(`refuses a file with mode 0${mode.toString(8)}, naming the chmod`, {
-      skip: !posix && 'POSIX modes',
-    }, async () => {
+    test(`refuses a file with mode 0${mode.toString(8)}, naming the chmod`, async () => {
       const store = fileStore();
       await store.set('corp', PASSWORD);
       chmodSync(store.path, mode);
