@@ -122,11 +122,13 @@ async function startHost(
   const dir = mkdtempSync(join(tmpdir(), 'switchyard-bench-host-'));
   const configFile = join(dir, 'config.json');
   writeFileSync(configFile, `${JSON.stringify({ version: 1, ...config })}\n`, { mode: 0o600 });
-  const child = spawn(
-    process.execPath,
-    [...nodeArgs, script, 'serve', '--listen', '127.0.0.1:0', '--config', configFile, '--quiet'],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
+  const args = ['serve', '--listen', '127.0.0.1:0', '--config', configFile, '--quiet'];
+  // Without Node options of its own, the bundle is run as the executable it is, so that its `#!`
+  // line chooses node's options exactly as for a user; a baseline with options goes through node.
+  const child =
+    nodeArgs.length === 0
+      ? spawn(script, args, { stdio: ['ignore', 'pipe', 'pipe'] })
+      : spawn(process.execPath, [...nodeArgs, script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   const pid = child.pid;
   if (pid === undefined) throw new Error(`could not start ${script}`);
   live.add(pid);

@@ -3,7 +3,7 @@
 // in the foreground. Extra arguments go to serve:
 //   npm start -- --listen 127.0.0.1:1081
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -42,7 +42,13 @@ console.log(
     '',
   ].join('\n'),
 );
-const r = spawnSync(process.execPath, ['dist/host/switchyard.js', 'serve', ...process.argv.slice(2)], {
-  stdio: 'inherit',
-});
+// The service's V8 options, as the executable's own first line would pass them.
+const nodeFlags = JSON.parse(readFileSync('native-host/node-flags.json', 'utf8'));
+const r = spawnSync(
+  process.execPath,
+  [...nodeFlags, 'dist/host/switchyard.js', 'serve', ...process.argv.slice(2)],
+  {
+    stdio: 'inherit',
+  },
+);
 process.exit(r.status ?? 0);

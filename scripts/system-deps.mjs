@@ -31,6 +31,17 @@ export const SYSTEM_DEPS = [
   },
   { pkg: 'util-linux', check: '/usr/bin/setpriv', why: 'access tests: runs a client as another OS user' },
   { pkg: 'passwd', check: '/usr/sbin/useradd', why: 'access tests: creates a test OS user' },
+  {
+    pkg: 'gcc',
+    check: '/usr/bin/cc',
+    why: "build: compiles the owner check's netlink addon (sockdiag.node)",
+  },
+  { pkg: 'libc6-dev', check: '/usr/include/stdio.h', why: 'build: C library headers for sockdiag.node' },
+  {
+    pkg: 'linux-libc-dev',
+    check: '/usr/include/linux/inet_diag.h',
+    why: 'build: the netlink sock_diag headers for sockdiag.node',
+  },
   { pkg: 'chromium', check: '/usr/bin/chromium', why: 'end-to-end tests: the extension in a real browser' },
   { pkg: 'firefox-esr', check: '/usr/bin/firefox-esr', why: 'end-to-end tests: the extension in Firefox' },
 ];

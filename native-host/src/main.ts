@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+// The executable's `#!` line is written by scripts/build-host.mjs (with the service's V8 options).
 import { ConfigError } from './config/store.ts';
 import { UsageError } from './cli/errors.ts';
 import { buildProgram } from './cli/program.ts';

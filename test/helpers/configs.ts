@@ -196,15 +196,20 @@ export interface ServeOptions {
   readonly args: readonly string[];
   readonly env?: Readonly<Record<string, string>>;
   readonly startTimeoutMs?: number;
+  /** Another copy of the built host to run (default: dist/host/switchyard.js). */
+  readonly script?: string;
+  /** Run the script as an executable (its `#!` line picks node and its options), not via node. */
+  readonly asExecutable?: boolean;
 }
 
 /** Starts `switchyard serve ARGS...` and waits for its `listening` line on stdout. */
 export async function startServe(options: ServeOptions): Promise<ServeProcess> {
   ensureHostBuilt();
-  const child = spawn(process.execPath, [HOST_SCRIPT, 'serve', ...options.args], {
-    env: childEnv(options.env),
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const script = options.script ?? HOST_SCRIPT;
+  const [command, args] = options.asExecutable
+    ? [script, ['serve', ...options.args]]
+    : [process.execPath, [script, 'serve', ...options.args]];
+  const child = spawn(command, args, { env: childEnv(options.env), stdio: ['ignore', 'pipe', 'pipe'] });
   const pid = child.pid;
   if (pid === undefined) throw new Error('could not start switchyard serve');
   track(child);

@@ -6,6 +6,8 @@
  * after it, 70 to 250 ms and one table read).
  * Lookups now share passes over the table, so the robust measure here is the number of table
  * reads against the number of lookups; the time bounds are loose because the box is shared.
+ * With the netlink addon (sockdiag.node) each lookup is one exact question to the kernel and no
+ * table is read at all; the burst runs both ways.
  *
  * No proxy: this process holds both ends of every connection (its fd limit allows it) and calls
  * lookupClientIdentity directly. A client run as another OS user joins the burst, so that one
@@ -23,6 +25,7 @@ import {
   isIdentityFailure,
   lookupClientIdentity,
 } from '../../native-host/src/policy/client-identity.ts';
+import type { OwnerLookupMethod } from '../../native-host/src/policy/sockdiag.ts';
 import { ensureOtherUser, OTHER_USER, PYTHON, SETPRIV } from '../helpers/configs.ts';
 import { ownFdLimit } from '../helpers/fd-limit.ts';
 
@@ -31,6 +34,7 @@ const BURST = 500;
 const OTHER_CLIENTS = 100;
 const WAVE = 50;
 const TIME_BOUND_MS = 5_000;
+const METHODS: readonly OwnerLookupMethod[] = ['proc', 'netlink'];
 
 // Opens `n` connections to host:port, prints their local ports on one line, then holds them
 // until stdin closes.
@@ -56,11 +60,12 @@ describe('lookupClientIdentity with thousands of connections open', () => {
   const byPort = new Map<number, Accepted>();
   const arrivals: (() => void)[] = [];
   const clients: Socket[] = [];
-  let other: ChildProcess | undefined;
+  const others: ChildProcess[] = [];
 
   before(async () => {
     assert.equal(process.platform, 'linux', 'client identity reads Linux /proc');
-    assert.ok(ownFdLimit() > 2 * (HELD + 2 * BURST) + 500, `needs a higher fd limit than ${ownFdLimit()}`);
+    const opened = HELD + (METHODS.length + 1) * BURST;
+    assert.ok(ownFdLimit() > 2 * opened + 500, `needs a higher fd limit than ${ownFdLimit()}`);
     server = createServer((socket) => {
       socket.on('error', () => undefined);
       const entry: Accepted = {
@@ -79,8 +84,10 @@ describe('lookupClientIdentity with thousands of connections open', () => {
   });
 
   after(async () => {
-    other?.stdin?.end();
-    other?.kill();
+    for (const other of others) {
+      other.stdin?.end();
+      other.kill();
+    }
     for (const c of clients) c.destroy();
     for (const a of accepted) a.socket.destroy();
     await new Promise<void>((done) => server.close(() => done()));
@@ -129,7 +136,7 @@ describe('lookupClientIdentity with thousands of connections open', () => {
       ],
       { stdio: ['pipe', 'pipe', 'pipe'] },
     );
-    other = child;
+    others.push(child);
     let stdout = '';
     let stderr = '';
     child.stdout?.on('data', (chunk: Buffer) => {
@@ -149,10 +156,18 @@ describe('lookupClientIdentity with thousands of connections open', () => {
     return { uid, ports: stdout.trim().split(' ').map(Number) };
   }
 
-  const lookup = (a: Accepted): Promise<IdentityLookup> =>
-    lookupClientIdentity(a.client, a.local, { program: false });
+  const lookup = (a: Accepted, method: OwnerLookupMethod): Promise<IdentityLookup> =>
+    lookupClientIdentity(a.client, a.local, { program: false, lookup: method });
 
-  test(`${BURST} concurrent lookups with ${HELD} connections held: one pass serves many`, async (t) => {
+  for (const method of METHODS) {
+    const title =
+      method === 'proc'
+        ? `by proc: ${BURST} concurrent lookups with ${HELD} connections held: one pass serves many`
+        : `by netlink: ${BURST} concurrent lookups with ${HELD} connections held: one exact question each, no table read`;
+    test(title, async (t) => burst(t, method));
+  }
+
+  async function burst(t: { diagnostic(message: string): void }, method: OwnerLookupMethod): Promise<void> {
     const root = me === 0 && existsSync(SETPRIV) && existsSync(PYTHON);
     assert.ok(root, `running a client as ${OTHER_USER} needs root, ${SETPRIV} and ${PYTHON}`);
     const before = accepted.length;
@@ -167,15 +182,16 @@ describe('lookupClientIdentity with thousands of connections open', () => {
     const stats0 = clientIdentityStats();
     const cpu0 = process.cpuUsage();
     const started = performance.now();
-    const identities = await Promise.all(burst.map(lookup));
+    const identities = await Promise.all(burst.map((a) => lookup(a, method)));
     const ms = performance.now() - started;
     const cpu = process.cpuUsage(cpu0);
     const stats1 = clientIdentityStats();
     const lookups = stats1.lookups - stats0.lookups;
     const reads = stats1.tableReads - stats0.tableReads;
+    const asked = stats1.netlinkLookups - stats0.netlinkLookups;
     t.diagnostic(
-      `${BURST} lookups with ${HELD} held: ${ms.toFixed(0)} ms, ` +
-        `cpu ${((cpu.user + cpu.system) / 1000).toFixed(0)} ms, ${reads} table reads`,
+      `${method}: ${BURST} lookups with ${HELD} held: ${ms.toFixed(0)} ms, ` +
+        `cpu ${((cpu.user + cpu.system) / 1000).toFixed(0)} ms, ${reads} table reads, ${asked} netlink questions`,
     );
 
     burst.forEach((a, i) => {
@@ -192,20 +208,27 @@ describe('lookupClientIdentity with thousands of connections open', () => {
       OTHER_CLIENTS,
     );
     assert.equal(lookups, BURST);
-    // Every row is found on the first pass over /proc/net/tcp it waits for; a lookup that
-    // arrived during one waits for the next, so a handful of passes at most.
-    assert.ok(reads <= 10, `${reads} table reads for ${lookups} lookups`);
+    if (method === 'proc') {
+      // Every row is found on the first pass over /proc/net/tcp it waits for; a lookup that
+      // arrived during one waits for the next, so a handful of passes at most.
+      assert.ok(reads <= 10, `${reads} table reads for ${lookups} lookups`);
+      assert.equal(asked, 0);
+    } else {
+      assert.equal(asked, BURST);
+      assert.equal(reads, 0);
+      assert.equal(stats1.netlinkFailures - stats0.netlinkFailures, 0);
+    }
     assert.ok(ms < TIME_BOUND_MS, `${ms.toFixed(0)} ms`);
-  });
+  }
 
-  test(`connections arriving in waves of ${WAVE}, each looked up when accepted, are all found`, async (t) => {
+  test(`by proc: connections arriving in waves of ${WAVE}, each looked up when accepted, are all found`, async (t) => {
     const stats0 = clientIdentityStats();
     const started = performance.now();
     const pending: Promise<IdentityLookup>[] = [];
     for (let done = 0; done < BURST; done += WAVE) {
       // Looked up as they arrive, while passes for the earlier waves may still be running:
       // those sockets are newer than the running pass, and must be found by the next one.
-      for (const a of await openOwn(WAVE)) pending.push(lookup(a));
+      for (const a of await openOwn(WAVE)) pending.push(lookup(a, 'proc'));
     }
     const identities = await Promise.all(pending);
     const ms = performance.now() - started;

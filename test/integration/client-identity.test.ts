@@ -13,12 +13,16 @@ import {
   ownerCheckSupported,
   type SocketEnd,
 } from '../../native-host/src/policy/client-identity.ts';
+import type { OwnerLookupMethod } from '../../native-host/src/policy/sockdiag.ts';
 
 const LINUX = process.platform === 'linux';
 const ROOT = process.getuid?.() === 0;
 const OTHER_USER = 'switchyard-other';
 const PYTHON = '/usr/bin/python3';
 const SETPRIV = '/usr/bin/setpriv';
+// Both ways of finding a client's socket answer every question here alike (the netlink one needs
+// the addon the test command builds; owner-lookup-netlink.test.ts checks it is there).
+const METHODS: readonly OwnerLookupMethod[] = ['netlink', 'proc'];
 
 interface Listener {
   readonly server: Server;
@@ -56,14 +60,19 @@ async function listen(host: string): Promise<Listener> {
 }
 
 /** Connects from this process and looks the client up from the server's side. */
-async function lookupOwnClient(listenHost: string, connectHost: string, program: boolean) {
+async function lookupOwnClient(
+  listenHost: string,
+  connectHost: string,
+  program: boolean,
+  lookup: OwnerLookupMethod,
+) {
   const listener = await listen(listenHost);
   try {
     const accepted = listener.accept();
     const client = connect({ host: connectHost, port: listener.port });
     client.on('error', () => undefined);
     const { client: clientEnd, local } = await accepted;
-    const identity = await lookupClientIdentity(clientEnd, local, { program });
+    const identity = await lookupClientIdentity(clientEnd, local, { program, lookup });
     client.destroy();
     return { identity, clientEnd, local };
   } finally {
@@ -71,80 +80,104 @@ async function lookupOwnClient(listenHost: string, connectHost: string, program:
   }
 }
 
+for (const lookup of METHODS) {
+  describe(`lookupClientIdentity by ${lookup}: this process`, () => {
+    const me = { uid: process.getuid?.(), userName: userInfo().username };
+    const program = realpathSync(process.execPath);
+
+    test('an IPv4 client is identified with our uid, pid and program', async () => {
+      const { identity } = await lookupOwnClient('127.0.0.1', '127.0.0.1', true, lookup);
+      assert.deepEqual(identity, { ...me, pid: process.pid, program });
+    });
+
+    test('without program: true, no process walk', async () => {
+      const { identity } = await lookupOwnClient('127.0.0.1', '127.0.0.1', false, lookup);
+      assert.deepEqual(identity, me);
+    });
+
+    test('an IPv6 client on ::1', async () => {
+      const { identity, clientEnd } = await lookupOwnClient('::1', '::1', true, lookup);
+      assert.equal(clientEnd.host, '::1');
+      assert.deepEqual(identity, { ...me, pid: process.pid, program });
+    });
+
+    test('an IPv4 client of a dual-stack listener (seen as ::ffff:127.0.0.1)', async () => {
+      const { identity, clientEnd } = await lookupOwnClient('::', '127.0.0.1', true, lookup);
+      assert.equal(clientEnd.host, '::ffff:127.0.0.1');
+      assert.deepEqual(identity, { ...me, pid: process.pid, program });
+    });
+
+    test('an IPv6 socket dialling a mapped address (listed in tcp6)', async () => {
+      const { identity, clientEnd } = await lookupOwnClient('::', '::ffff:127.0.0.1', true, lookup);
+      assert.equal(clientEnd.host, '::ffff:127.0.0.1');
+      assert.deepEqual(identity, { ...me, pid: process.pid, program });
+    });
+
+    test('no such connection gives a typed failure, not undefined', async () => {
+      const listener = await listen('127.0.0.1');
+      try {
+        const before = clientIdentityStats();
+        const missing = await lookupClientIdentity(
+          { host: '127.0.0.1', port: 1 },
+          { host: '127.0.0.1', port: listener.port },
+          { program: true, lookup },
+        );
+        const after = clientIdentityStats();
+        assert.ok(isIdentityFailure(missing), JSON.stringify(missing));
+        assert.equal(missing.code, undefined);
+        if (lookup === 'netlink') {
+          assert.equal(
+            missing.reason,
+            `no live socket from port 1 to port ${listener.port} (asked the kernel by netlink sock_diag); the client may have closed`,
+          );
+          // One exact question, and no table read.
+          assert.equal(after.netlinkLookups - before.netlinkLookups, 1);
+          assert.equal(after.tableReads - before.tableReads, 0);
+        } else {
+          assert.equal(
+            missing.reason,
+            `no socket from port 1 to port ${listener.port} in /proc/net/tcp or /proc/net/tcp6; the client may have closed`,
+          );
+          // tcp, then tcp6 (an AF_INET6 socket dialling a mapped address), then both once more.
+          assert.equal(after.tableReads - before.tableReads, 4);
+          assert.equal(after.netlinkLookups - before.netlinkLookups, 0);
+        }
+      } finally {
+        await listener.close();
+      }
+    });
+  });
+}
+
 describe('lookupClientIdentity: this process', () => {
   const me = { uid: process.getuid?.(), userName: userInfo().username };
-  const program = realpathSync(process.execPath);
 
-  test('an IPv4 client is identified with our uid, pid and program', async () => {
-    const { identity } = await lookupOwnClient('127.0.0.1', '127.0.0.1', true);
-    assert.deepEqual(identity, { ...me, pid: process.pid, program });
-  });
-
-  test('without program: true, no process walk', async () => {
-    const { identity } = await lookupOwnClient('127.0.0.1', '127.0.0.1', false);
-    assert.deepEqual(identity, me);
-  });
-
-  test('an IPv6 client on ::1', async () => {
-    const { identity, clientEnd } = await lookupOwnClient('::1', '::1', true);
-    assert.equal(clientEnd.host, '::1');
-    assert.deepEqual(identity, { ...me, pid: process.pid, program });
-  });
-
-  test('an IPv4 client of a dual-stack listener (seen as ::ffff:127.0.0.1)', async () => {
-    const { identity, clientEnd } = await lookupOwnClient('::', '127.0.0.1', true);
-    assert.equal(clientEnd.host, '::ffff:127.0.0.1');
-    assert.deepEqual(identity, { ...me, pid: process.pid, program });
-  });
-
-  test('an IPv6 socket dialling a mapped address (listed in tcp6)', async () => {
-    const { identity, clientEnd } = await lookupOwnClient('::', '::ffff:127.0.0.1', true);
-    assert.equal(clientEnd.host, '::ffff:127.0.0.1');
-    assert.deepEqual(identity, { ...me, pid: process.pid, program });
-  });
-
-  test('no such connection, or nonsense, gives a typed failure, not undefined', async () => {
-    const listener = await listen('127.0.0.1');
-    try {
-      const reads = clientIdentityStats().tableReads;
-      const missing = await lookupClientIdentity(
-        { host: '127.0.0.1', port: 1 },
-        { host: '127.0.0.1', port: listener.port },
-        { program: true },
-      );
-      assert.ok(isIdentityFailure(missing), JSON.stringify(missing));
-      assert.equal(
-        missing.reason,
-        `no socket from port 1 to port ${listener.port} in /proc/net/tcp or /proc/net/tcp6; the client may have closed`,
-      );
-      assert.equal(missing.code, undefined);
-      // tcp, then tcp6 (an AF_INET6 socket dialling a mapped address), then both once more.
-      assert.equal(clientIdentityStats().tableReads - reads, 4);
-      const nonsense = await lookupClientIdentity(
-        { host: 'example.com', port: 1 },
-        { host: '::1', port: 2 },
-        { program: false },
-      );
-      assert.deepEqual(nonsense, {
-        kind: 'failure',
-        reason: 'example.com and ::1 are not the two ends of one local TCP connection',
-      });
-      const mixed = await lookupClientIdentity(
-        { host: '127.0.0.1', port: 1 },
-        { host: '::1', port: 2 },
-        { program: false },
-      );
-      assert.ok(isIdentityFailure(mixed));
-    } finally {
-      await listener.close();
-    }
+  test('nonsense, or ends of two families, give a typed failure', async () => {
+    const nonsense = await lookupClientIdentity(
+      { host: 'example.com', port: 1 },
+      { host: '::1', port: 2 },
+      { program: false },
+    );
+    assert.deepEqual(nonsense, {
+      kind: 'failure',
+      reason: 'example.com and ::1 are not the two ends of one local TCP connection',
+    });
+    const mixed = await lookupClientIdentity(
+      { host: '127.0.0.1', port: 1 },
+      { host: '::1', port: 2 },
+      { program: false },
+    );
+    assert.deepEqual(mixed, {
+      kind: 'failure',
+      reason: '127.0.0.1 and ::1 are not the two ends of one local TCP connection',
+    });
   });
 
   test('ownerCheckSupported: yes on Linux', () => {
     assert.equal(ownerCheckSupported(), LINUX);
   });
 
-  test('when /proc/net/tcp cannot be opened (EMFILE), a failure that says so', async () => {
+  test('by proc: when /proc/net/tcp cannot be opened (EMFILE), a failure that says so', async () => {
     const listener = await listen('127.0.0.1');
     const hogs: number[] = [];
     try {
@@ -160,7 +193,7 @@ describe('lookupClientIdentity: this process', () => {
       }
       let identity: Awaited<ReturnType<typeof lookupClientIdentity>>;
       try {
-        identity = await lookupClientIdentity(clientEnd, local, { program: false });
+        identity = await lookupClientIdentity(clientEnd, local, { program: false, lookup: 'proc' });
       } finally {
         for (const fd of hogs.splice(0)) closeSync(fd);
       }
@@ -171,7 +204,7 @@ describe('lookupClientIdentity: this process', () => {
       };
       assert.deepEqual(identity, expected);
       // With descriptors back, the same client is identified.
-      const again = await lookupClientIdentity(clientEnd, local, { program: false });
+      const again = await lookupClientIdentity(clientEnd, local, { program: false, lookup: 'proc' });
       assert.deepEqual(again, { uid: me.uid, userName: me.userName });
       client.destroy();
     } finally {
@@ -180,7 +213,42 @@ describe('lookupClientIdentity: this process', () => {
     }
   });
 
-  test('concurrent lookups share passes over the table, and each gets its own row', async () => {
+  test('by netlink: with its socket open, a lookup needs no descriptor, so EMFILE does not stop it', async () => {
+    const listener = await listen('127.0.0.1');
+    const hogs: number[] = [];
+    try {
+      const accepted = listener.accept();
+      const client = connect({ host: '127.0.0.1', port: listener.port });
+      client.on('error', () => undefined);
+      const { client: clientEnd, local } = await accepted;
+      // Opens the netlink socket (kept for the process) and takes a fresh look at /etc/passwd.
+      const first = await lookupClientIdentity(clientEnd, local, { program: false, lookup: 'netlink' });
+      assert.deepEqual(first, me);
+      try {
+        for (;;) hogs.push(openSync('/dev/null', 'r'));
+      } catch (error) {
+        assert.equal((error as NodeJS.ErrnoException).code, 'EMFILE');
+      }
+      const before = clientIdentityStats();
+      let identity: Awaited<ReturnType<typeof lookupClientIdentity>>;
+      try {
+        identity = await lookupClientIdentity(clientEnd, local, { program: false, lookup: 'netlink' });
+      } finally {
+        for (const fd of hogs.splice(0)) closeSync(fd);
+      }
+      const after = clientIdentityStats();
+      assert.deepEqual(identity, me);
+      assert.equal(after.netlinkLookups - before.netlinkLookups, 1);
+      assert.equal(after.netlinkFailures - before.netlinkFailures, 0);
+      assert.equal(after.tableReads - before.tableReads, 0);
+      client.destroy();
+    } finally {
+      for (const fd of hogs) closeSync(fd);
+      await listener.close();
+    }
+  });
+
+  test('by proc: concurrent lookups share passes over the table, and each gets its own row', async () => {
     const listener = await listen('127.0.0.1');
     const clients: Socket[] = [];
     try {
@@ -194,12 +262,12 @@ describe('lookupClientIdentity: this process', () => {
       }
       const before = clientIdentityStats();
       const identities = await Promise.all([
-        ...ends.map((e) => lookupClientIdentity(e.client, e.local, { program: false })),
+        ...ends.map((e) => lookupClientIdentity(e.client, e.local, { program: false, lookup: 'proc' })),
         // One that is not there: it must not hold up or confuse the others.
         lookupClientIdentity(
           { host: '127.0.0.1', port: 1 },
           { host: '127.0.0.1', port: listener.port },
-          { program: false },
+          { program: false, lookup: 'proc' },
         ),
       ]);
       const after = clientIdentityStats();
@@ -224,24 +292,35 @@ const CLIENT_SCRIPT = [
 
 const QUIET: ExecFileSyncOptions = { stdio: ['ignore', 'pipe', 'ignore'] };
 
-function ensureOtherUser(): { uid: number; gid: number } {
-  const ids = (): { uid: number; gid: number } => ({
-    uid: Number(execFileSync('id', ['-u', OTHER_USER], QUIET).toString().trim()),
-    gid: Number(execFileSync('id', ['-g', OTHER_USER], QUIET).toString().trim()),
+interface OsUser {
+  readonly uid: number;
+  readonly gid: number;
+  /** Whether this call created it (just now: /etc/passwd changed). */
+  readonly created: boolean;
+}
+
+function ensureUser(name: string): OsUser {
+  const ids = (created: boolean): OsUser => ({
+    uid: Number(execFileSync('id', ['-u', name], QUIET).toString().trim()),
+    gid: Number(execFileSync('id', ['-g', name], QUIET).toString().trim()),
+    created,
   });
   try {
-    return ids();
+    return ids(false);
   } catch {
     try {
-      execFileSync('useradd', ['--system', '--no-create-home', '--shell', '/usr/sbin/nologin', OTHER_USER], {
+      execFileSync('useradd', ['--system', '--no-create-home', '--shell', '/usr/sbin/nologin', name], {
         stdio: 'ignore',
       });
     } catch {
       // Created meanwhile by a concurrent run: the second lookup tells.
     }
-    return ids();
+    return ids(true);
   }
 }
+
+/** How long a look at /etc/passwd is trusted by the lookup (PASSWD_RECHECK_MS there). */
+const PASSWD_RECHECK_MS = 1_000;
 
 // These tests need Linux /proc, root (to create a user and run a client as it), python3 and
 // setpriv; the test command installs what is missing, so a missing piece is a failure here.
@@ -252,27 +331,34 @@ before(() => {
 });
 
 describe('lookupClientIdentity: another OS user', () => {
-  let other: { uid: number; gid: number };
+  let other: OsUser;
   const children: ChildProcess[] = [];
   const python = existsSync(PYTHON) ? realpathSync(PYTHON) : PYTHON;
 
-  before(() => {
-    other = ensureOtherUser();
+  before(async () => {
+    other = ensureUser(OTHER_USER);
+    // A user added just now is named once the lookups' look at /etc/passwd is renewed.
+    if (other.created) await new Promise((resolve) => setTimeout(resolve, PASSWD_RECHECK_MS + 100));
   });
   after(() => {
     for (const child of children) child.kill();
   });
 
-  /** Runs the Python client as the other user against a fresh listener; returns what we saw. */
-  async function lookupOtherClient(host: string, program: boolean) {
+  /** Runs the Python client as `who` against a fresh listener; returns what we saw. */
+  async function lookupOtherClient(
+    host: string,
+    program: boolean,
+    lookup: OwnerLookupMethod,
+    who: { readonly uid: number; readonly gid: number } = other,
+  ) {
     const listener = await listen(host);
     try {
       const accepted = listener.accept();
       const child = spawn(
         SETPRIV,
         [
-          `--reuid=${other.uid}`,
-          `--regid=${other.gid}`,
+          `--reuid=${who.uid}`,
+          `--regid=${who.gid}`,
           '--clear-groups',
           PYTHON,
           '-c',
@@ -291,7 +377,7 @@ describe('lookupClientIdentity: another OS user', () => {
       const timeout = setTimeout(() => child.kill(), 10_000);
       const first = await Promise.race([accepted, exited.then(() => undefined)]);
       if (first === undefined) throw new Error(`the client exited before connecting: ${stderr}`);
-      const identity = await lookupClientIdentity(first.client, first.local, { program });
+      const identity = await lookupClientIdentity(first.client, first.local, { program, lookup });
       first.socket.end();
       await exited;
       clearTimeout(timeout);
@@ -301,20 +387,44 @@ describe('lookupClientIdentity: another OS user', () => {
     }
   }
 
-  test('a client of another user is identified with that uid, name and program', async () => {
-    const { identity, pid } = await lookupOtherClient('127.0.0.1', true);
-    // setpriv execs Python in place, so the client keeps the pid we spawned.
-    assert.deepEqual(identity, { uid: other.uid, userName: OTHER_USER, pid, program: python });
-    assert.notEqual(identity?.uid, process.getuid?.());
-  });
+  for (const lookup of METHODS) {
+    test(`by ${lookup}: a client of another user is identified with that uid, name and program`, async () => {
+      const { identity, pid } = await lookupOtherClient('127.0.0.1', true, lookup);
+      // setpriv execs Python in place, so the client keeps the pid we spawned.
+      assert.deepEqual(identity, { uid: other.uid, userName: OTHER_USER, pid, program: python });
+      assert.notEqual(identity?.uid, process.getuid?.());
+    });
 
-  test('without program: true, only the user', async () => {
-    const { identity } = await lookupOtherClient('127.0.0.1', false);
-    assert.deepEqual(identity, { uid: other.uid, userName: OTHER_USER });
-  });
+    test(`by ${lookup}: without program: true, only the user`, async () => {
+      const { identity } = await lookupOtherClient('127.0.0.1', false, lookup);
+      assert.deepEqual(identity, { uid: other.uid, userName: OTHER_USER });
+    });
 
-  test('over IPv6', async () => {
-    const { identity, pid } = await lookupOtherClient('::1', true);
-    assert.deepEqual(identity, { uid: other.uid, userName: OTHER_USER, pid, program: python });
+    test(`by ${lookup}: over IPv6`, async () => {
+      const { identity, pid } = await lookupOtherClient('::1', true, lookup);
+      assert.deepEqual(identity, { uid: other.uid, userName: OTHER_USER, pid, program: python });
+    });
+  }
+
+  test('a user added to /etc/passwd is named within a second (the file is looked at at most once a second)', async () => {
+    const name = `switchyard-new${process.pid % 100_000}`;
+    // Looks at /etc/passwd now, before the user exists.
+    await lookupOwnClient('127.0.0.1', '127.0.0.1', false, 'netlink');
+    const looked = performance.now();
+    const added = ensureUser(name);
+    try {
+      assert.ok(added.created, `${name} existed already`);
+      const first = await lookupOtherClient('127.0.0.1', false, 'netlink', added);
+      if (performance.now() - looked < PASSWD_RECHECK_MS) {
+        // Still within the second: the uid is known, the name is not yet.
+        assert.deepEqual(first.identity, { uid: added.uid });
+      }
+      const wait = looked + PASSWD_RECHECK_MS + 50 - performance.now();
+      if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+      const later = await lookupOtherClient('127.0.0.1', false, 'netlink', added);
+      assert.deepEqual(later.identity, { uid: added.uid, userName: name });
+    } finally {
+      execFileSync('userdel', [name], { stdio: 'ignore' });
+    }
   });
 });

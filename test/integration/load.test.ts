@@ -9,9 +9,10 @@
  * (`ulimit -n`); a hard limit below 20,064 caps the tunnels at (hard - 64) / 2, which is said
  * in the test name. LOAD_TUNNELS, LOAD_ROUNDS and LOAD_HOST_HEAP_MB make it a long run.
  *
- * The config sets localClients: "any": the default owner check reads /proc/net/tcp once per
- * connection, which at thousands of open sockets costs tens of ms of CPU per connection (see
- * docs/reliability.md); this file measures the relay, not that lookup.
+ * The config sets localClients: "any": this file measures the relay, not the owner check's
+ * lookup (netlink sock_diag, microseconds; or, without sockdiag.node, the /proc/net/tcp scan,
+ * tens of ms of CPU per connection at thousands of open sockets: see docs/reliability.md), and
+ * the figures there were measured that way.
  */
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';

@@ -1,5 +1,6 @@
 import { fdLimitWarning, openFileLimit } from './fd-limit.ts';
 import { ownerCheckSupported } from '../policy/client-identity.ts';
+import { ownerLookupStatus } from '../policy/sockdiag.ts';
 import { resolve as resolvePath } from 'node:path';
 import { type Config, validateConfig } from '../../../shared/config/schema.ts';
 import { defaultConfigPath } from '../config/paths.ts';
@@ -77,6 +78,10 @@ export function checkOpenProxy(config: Config): void {
 
 export async function serve(options: ServeOptions, version = '0.0.0-dev'): Promise<void> {
   const via = (options.via ?? []).map((url, i) => parseVia(url, i));
+  // SWITCHYARD_OWNER_LOOKUP=netlink without the addon (or a value it does not know) is refused
+  // before anything listens, rather than quietly scanning /proc.
+  const ownerLookup = ownerCheckSupported() ? ownerLookupStatus() : undefined;
+  if (ownerLookup?.error !== undefined) throw new UsageError(ownerLookup.error);
   const loaded = await loadConfig(options.config);
   const derive = (file: Config): Config => {
     const next = applyOverrides(file, options, via);
@@ -139,9 +144,13 @@ export async function serve(options: ServeOptions, version = '0.0.0-dev'): Promi
       config: loaded.exists ? options.config : `${options.config} (not found; defaults)`,
       control: paths.endpoint,
       started_by: startedBy,
+      // How the owner check finds a client's socket (undefined off Linux: it cannot).
+      owner_check: ownerLookup?.description,
     });
     const fdWarning = fdLimitWarning(config.limits.maxConnections, openFileLimit());
     if (fdWarning) logger.warn(fdWarning);
+    // The scan works, but costs a read of every TCP socket on the machine per batch of lookups.
+    if (ownerLookup?.fallback) logger.warn(`owner check: ${ownerLookup.description}`);
     if (config.localClients === 'owner' && !ownerCheckSupported()) {
       logger.warn(
         'localClients is "owner", but this platform cannot tell which local user runs a client: ' +

@@ -17,6 +17,7 @@ import { defaultConfigPath } from '../config/paths.ts';
 import { ConfigError, loadConfig } from '../config/store.ts';
 import { ServiceNotRunningError, connectControl } from '../control/client.ts';
 import { ControlPathError, checkPrivateDir, controlPaths } from '../control/paths.ts';
+import { OWNER_LOOKUP_ENV, ownerLookupStatus, sockDiag } from '../policy/sockdiag.ts';
 import {
   CREDENTIAL_STORE_ENV,
   credentialStorePreference,
@@ -229,6 +230,7 @@ class Doctor {
     checks.push(await this.#service());
     checks.push(await this.#port(config.listen));
     checks.push(await this.#credentials());
+    if (this.#platform === 'linux' && process.platform === 'linux') checks.push(this.#ownerCheck());
     return checks;
   }
 
@@ -628,6 +630,45 @@ class Doctor {
       'credentials',
       'warn',
       `${whose} the ${store.description}. Anyone who can read your files can read these passwords.`,
+      fix,
+    );
+  }
+
+  /**
+   * How the owner check (localClients: "owner") finds a client's socket: the exact netlink
+   * lookup, or the /proc/net/tcp scan, which works but reads every TCP socket on the machine
+   * per batch of lookups (slow with tens of thousands of them, TIME_WAIT included).
+   */
+  #ownerCheck(): Check {
+    const status = ownerLookupStatus();
+    if (status.error !== undefined) {
+      return check(
+        'owner check',
+        'problem',
+        `${status.error}: serve refuses to start`,
+        `unset ${OWNER_LOOKUP_ENV}`,
+      );
+    }
+    if (status.method === 'netlink') return check('owner check', 'ok', status.description);
+    const root = resolve(dirname(this.#hostScript), '..', '..');
+    const build =
+      'install a C compiler and headers (Debian, as root: apt-get install gcc libc6-dev linux-libc-dev), then: ' +
+      `cd ${this.#q(root)} && rm -f dist/host/sockdiag.node && node scripts/build-native.mjs`;
+    const restart = `${this.#cli} stop (the next start uses netlink sock_diag)`;
+    const unset = `unset ${OWNER_LOOKUP_ENV}`;
+    // Built and loaded, yet the kernel would not answer: a sandbox refusing netlink sockets.
+    const allow = `let switchyard open NETLINK_SOCK_DIAG sockets (a container or seccomp policy refuses them); then ${restart}`;
+    const fix = !status.fallback
+      ? status.unavailable === undefined
+        ? `${unset}, then ${restart}`
+        : `${build}; ${unset}; then ${restart}`
+      : sockDiag() !== undefined
+        ? allow
+        : `${build}; then ${restart}`;
+    return check(
+      'owner check',
+      'warn',
+      `${status.description}: it works, but reads every TCP socket on the machine, slow when many are open`,
       fix,
     );
   }

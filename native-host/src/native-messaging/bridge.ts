@@ -26,6 +26,7 @@ import {
 import { type ControlPaths, controlPaths, ensurePrivateDir } from '../control/paths.ts';
 import { type Logger, createLogger } from '../log/logger.ts';
 import { FrameDecoder, FramingError, encodeFrame } from './framing.ts';
+import { withServiceFlags } from '../service/node-flags.ts';
 
 /** How long to wait for a service the bridge started to answer on its endpoint. */
 export const SERVICE_START_TIMEOUT_MS = 5_000;
@@ -232,11 +233,15 @@ export function spawnService(logFile: string): ChildProcess {
   if (script === undefined) throw new ServiceUnavailableError('cannot tell which program to start');
   const fd = openSync(logFile, 'a', 0o600);
   try {
-    const child = spawn(process.execPath, [...process.execArgv, script, 'serve', '--started-by-bridge'], {
-      detached: true,
-      stdio: ['ignore', fd, fd],
-      env: process.env,
-    });
+    const child = spawn(
+      process.execPath,
+      [...withServiceFlags(process.execArgv), script, 'serve', '--started-by-bridge'],
+      {
+        detached: true,
+        stdio: ['ignore', fd, fd],
+        env: process.env,
+      },
+    );
     child.unref();
     return child;
   } finally {

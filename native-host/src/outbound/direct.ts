@@ -15,8 +15,9 @@ import {
   type OutboundFailure,
   type OutboundOptions,
   type PendingBind,
+  type SocketReads,
 } from './outbound.ts';
-import { type HostsMap, type ResolvedAddress, resolveHost } from './resolve.ts';
+import { type HostsMap, type ResolvedAddress, resolveHost, toLiteral } from './resolve.ts';
 
 export interface DirectOptions {
   readonly connectTimeoutMs: number;
@@ -69,13 +70,21 @@ export function connectTcp(
   port: number,
   deadline: number,
   signal: AbortSignal,
+  reads?: SocketReads,
 ): Promise<Socket> {
   return new Promise((resolve, reject) => {
     if (signal.aborted) {
       reject(new OutboundError('cancelled', Rep.GENERAL_FAILURE, 'aborted'));
       return;
     }
-    const socket = createConnection({ host, port, allowHalfOpen: true, noDelay: true });
+    const socket = createConnection({
+      host,
+      port,
+      allowHalfOpen: true,
+      noDelay: true,
+      ...(reads ? { onread: reads.onread } : {}),
+    });
+    reads?.adopt(socket);
     const timer = setTimeout(
       () => {
         const err = Object.assign(new Error(`connect to ${host}:${port} timed out`), { code: 'ETIMEDOUT' });
@@ -161,6 +170,9 @@ export class DirectOutbound implements Outbound {
     destination: Address,
     bounds: { readonly deadline?: number; readonly signal?: AbortSignal } = {},
   ): Promise<ResolvedAddress[]> {
+    // An address needs no resolver, and so no deadline timer either (most requests are these).
+    const literal = destination.type === 'domain' ? undefined : toLiteral(destination.host);
+    if (literal !== undefined) return [literal];
     try {
       const addresses = await withinDeadline(
         resolveHost(destination.host, this.options.hosts, this.options.lookup),
@@ -187,7 +199,13 @@ export class DirectOutbound implements Outbound {
     for (const candidate of addresses) {
       if (Date.now() >= deadline) break;
       try {
-        const socket = await connectTcp(candidate.address, destination.port, deadline, options.signal);
+        const socket = await connectTcp(
+          candidate.address,
+          destination.port,
+          deadline,
+          options.signal,
+          options.reads?.(),
+        );
         return {
           socket,
           bound: { host: socket.localAddress ?? '0.0.0.0', port: socket.localPort ?? 0 },

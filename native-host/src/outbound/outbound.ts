@@ -3,7 +3,7 @@
  * asks an Outbound for a connection (or a BIND) to a destination and never dials itself, so a
  * chain of upstream proxies plugs in exactly where the direct dialer stands.
  */
-import type { Socket } from 'node:net';
+import type { OnReadOpts, Socket } from 'node:net';
 import type { Address } from '../protocol/address.ts';
 import { Rep, type RepCode } from '../protocol/socks5.ts';
 
@@ -12,9 +12,22 @@ export interface Endpoint {
   readonly port: number;
 }
 
+/** How a socket we open reads, when it goes straight into the relay (server/relay.ts). */
+export interface SocketReads {
+  readonly onread: OnReadOpts;
+  /** Called with the socket as soon as it exists. */
+  adopt(socket: Socket): void;
+}
+
 export interface OutboundOptions {
   /** Aborted when the client goes away or the server shuts down. */
   readonly signal: AbortSignal;
+  /**
+   * For a socket that will be relayed as it is: read into the relay's buffers. Only an exit
+   * that hands over the very socket it opened (direct) uses it; a chain speaks to its hops
+   * over that socket first and ignores it.
+   */
+  readonly reads?: () => SocketReads;
   /**
    * Access control on resolved addresses, for exits that resolve here (direct): given every
    * address the name resolved to, returns the ones that may be connected to, or throws an

@@ -34,7 +34,7 @@ export async function systemLookup(host: string): Promise<ResolvedAddress[]> {
     .map((a) => ({ address: a.address, family: a.family as 4 | 6 }));
 }
 
-function toLiteral(host: string): ResolvedAddress | undefined {
+export function toLiteral(host: string): ResolvedAddress | undefined {
   const bare = host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
   const family = isIP(bare);
   return family === 4 || family === 6 ? { address: bare, family } : undefined;

@@ -1,35 +1,52 @@
 /**
- * Who is on the other end of a loopback connection, from Linux's /proc: the OS user that owns
- * the client's socket and, on request, the program holding it. On a shared machine any local
- * user can reach 127.0.0.1, and the person running Switchyard must not lend them its upstream
+ * Who is on the other end of a loopback connection, from Linux: the OS user that owns the
+ * client's socket and, on request, the program holding it. On a shared machine any local user
+ * can reach 127.0.0.1, and the person running Switchyard must not lend them its upstream
  * credentials.
  *
- * The client's socket is the row of /proc/net/tcp (or tcp6) whose local end is the client's
- * address and whose remote end is ours; the row gives its uid and inode. The program is found
- * by looking for `socket:[inode]` among the descriptors in /proc/[pid]/fd, which is a walk over
- * every process, so it is only done when asked for. Without root, other users' descriptors are
- * unreadable: then the uid is still known and the program stays undefined.
+ * The client's socket is the TCP socket whose local end is the client's address and whose
+ * remote end is ours; the kernel knows its uid and inode. The program is found by looking for
+ * `socket:[inode]` among the descriptors in /proc/[pid]/fd, which is a walk over every process,
+ * so it is only done when asked for. Without root, other users' descriptors are unreadable:
+ * then the uid is still known and the program stays undefined.
  *
- * Cost. The table has a row for every TCP socket on the machine, two per loopback connection,
- * and the kernel formats it afresh on every read, so reading it once per lookup makes opening
- * N tunnels cost O(N^2). Lookups therefore share reads: there is one reader per table file; a
- * lookup registers the row it wants and waits for the next pass, which starts at once when none
- * is running. A lookup registered while a pass is running waits for the NEXT one, since its
- * socket may be newer than what the running pass has already read. A pass reads the file in
- * chunks, looks only at each row's local and remote address columns (a map lookup per row),
- * and stops as soon as every waiter is answered; one pass answers all the lookups that arrived
- * while the previous one ran. A row not found in a complete pass is looked for once more in the
- * next one (a table read in chunks is not an atomic snapshot), then given up on.
+ * Two ways to find the socket; sockdiag.ts decides which, once per process.
+ * - netlink sock_diag, when the addon sockdiag.node is built: the kernel is asked for exactly
+ *   that socket and looks it up in its hash tables, a few microseconds whatever else is open.
+ *   An IPv4 client is asked for once, as IPv4: the kernel's IPv4 lookup (the one an arriving
+ *   packet gets) also finds AF_INET6 sockets with v4-mapped addresses. A socket that is gone
+ *   (closed, TIME_WAIT) is an answer: not found. A sandbox that refuses netlink is found out
+ *   when the choice is made (the scan is then used throughout); should a question fail later
+ *   all the same (EMFILE reopening the netlink socket after an error), that lookup falls back
+ *   to the scan and the failure is counted in clientIdentityStats(). One case it misses and the
+ *   scan does not: a client bound to a network device (SO_BINDTODEVICE) other than lo, dialling
+ *   one of our non-loopback addresses (the addon names lo, and only for loopback addresses).
+ * - the scan of /proc/net/tcp (or tcp6), for the row whose local and remote columns are those
+ *   two ends; the row gives the uid and inode.
+ *
+ * Cost of the scan. The table has a row for every TCP socket on the machine, two per loopback
+ * connection, and the kernel formats it afresh on every read, so reading it once per lookup
+ * makes opening N tunnels cost O(N^2). Lookups therefore share reads: there is one reader per
+ * table file; a lookup registers the row it wants and waits for the next pass, which starts at
+ * once when none is running. A lookup registered while a pass is running waits for the NEXT
+ * one, since its socket may be newer than what the running pass has already read. A pass reads
+ * the file in chunks, looks only at each row's local and remote address columns (a map lookup
+ * per row), and stops as soon as every waiter is answered; one pass answers all the lookups
+ * that arrived while the previous one ran. A row not found in a complete pass is looked for
+ * once more in the next one (a table read in chunks is not an atomic snapshot), then given up
+ * on.
  *
  * Answers. `undefined` means this platform cannot tell (no /proc: not Linux), which
  * `ownerCheckSupported()` says up front. On Linux every question gets an identity or an
- * `IdentityFailure` saying why not (the table could not be read, say EMFILE, or the socket is
- * not in it: the client has gone); the owner check refuses on a failure. Nothing here throws.
- * Users that exist only in NSS (LDAP, systemd-homed) have a uid but no name here.
+ * `IdentityFailure` saying why not (the table could not be read, say EMFILE, or there is no
+ * such socket: the client has gone); the owner check refuses on a failure. Nothing here throws.
+ * Users that exist only in NSS (LDAP, systemd-homed) have a uid but no name here; names come
+ * from /etc/passwd, checked for changes at most once a second.
  */
 import { open, readdir, readFile, readlink, stat } from 'node:fs/promises';
 import { endianness } from 'node:os';
 import { type IpAddress, parseIp, unmapIPv4 } from '../../../shared/rules/ip.ts';
+import { type OwnerLookupMethod, ownerLookupStatus, sockDiag } from './sockdiag.ts';
 
 export interface ClientIdentity {
   readonly uid?: number;
@@ -69,9 +86,21 @@ export interface ClientIdentityStats {
   readonly lookups: number;
   /** Passes over /proc/net/tcp or tcp6, each serving every lookup waiting for it. */
   readonly tableReads: number;
+  /** Exact questions asked of the kernel through netlink sock_diag (one per socket looked for). */
+  readonly netlinkLookups: number;
+  /** Of those, the ones the kernel could not answer, which fell back to the /proc scan. */
+  readonly netlinkFailures: number;
+  /** The last such failure: `EMFILE: sock_diag socket: Too many open files`. */
+  readonly netlinkError: string | undefined;
 }
 
-const stats = { lookups: 0, tableReads: 0 };
+const stats: { -readonly [K in keyof ClientIdentityStats]: ClientIdentityStats[K] } = {
+  lookups: 0,
+  tableReads: 0,
+  netlinkLookups: 0,
+  netlinkFailures: 0,
+  netlinkError: undefined,
+};
 
 /** Counters since the process started, for tests and diagnostics. */
 export function clientIdentityStats(): ClientIdentityStats {
@@ -119,6 +148,11 @@ function mapped(v4: Uint8Array): Uint8Array {
 interface SocketRow {
   readonly uid: number;
   readonly inode: string;
+}
+
+/** The client's socket: its owner, its inode (as /proc spells it), and which way it was found. */
+export interface ClientSocket extends SocketRow {
+  readonly via: OwnerLookupMethod;
 }
 
 interface Waiter {
@@ -280,8 +314,8 @@ class ReadFailure {
   }
 }
 
-/** The client's socket row, or why it could not be had. */
-async function findSocket(
+/** The client's socket row from the /proc tables, or why it could not be had. */
+async function scanForSocket(
   client: IpAddress,
   clientPort: number,
   server: IpAddress,
@@ -311,17 +345,90 @@ async function findSocket(
   });
 }
 
+const bufferOf = (bytes: Uint8Array): Buffer => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+
+/**
+ * The client's socket, asked of the kernel: its row, undefined when there is no such live
+ * socket, or a ReadFailure when netlink was asked for and there is no addon. Throws what the
+ * addon throws (the kernel could not be asked).
+ */
+function askKernel(
+  client: IpAddress,
+  clientPort: number,
+  server: IpAddress,
+  serverPort: number,
+): SocketRow | undefined | ReadFailure {
+  const addon = sockDiag();
+  if (addon === undefined) {
+    const why = ownerLookupStatus().unavailable ?? 'sockdiag.node is not loaded';
+    return new ReadFailure({ kind: 'failure', reason: `netlink sock_diag is not available: ${why}` });
+  }
+  stats.netlinkLookups++;
+  const found = addon.lookup(
+    client.version,
+    bufferOf(client.bytes),
+    clientPort,
+    bufferOf(server.bytes),
+    serverPort,
+  );
+  return found === null ? undefined : { uid: found.uid, inode: String(found.inode) };
+}
+
+/**
+ * The client's socket (`client` and `server` as our accepted socket sees them), found the way
+ * `lookup` says (default: the process's way, ownerLookupStatus()); or why it could not be had.
+ */
+export async function findClientSocket(
+  client: SocketEnd,
+  server: SocketEnd,
+  options: { readonly lookup?: OwnerLookupMethod } = {},
+): Promise<ClientSocket | IdentityFailure> {
+  const clientIp = parseEndpointIp(client.host);
+  const serverIp = parseEndpointIp(server.host);
+  if (clientIp === null || serverIp === null || clientIp.version !== serverIp.version) {
+    return {
+      kind: 'failure',
+      reason: `${client.host} and ${server.host} are not the two ends of one local TCP connection`,
+    };
+  }
+  const method = options.lookup ?? ownerLookupStatus().method;
+  if (method === 'netlink') {
+    try {
+      const row = askKernel(clientIp, client.port, serverIp, server.port);
+      if (row instanceof ReadFailure) return row.failure;
+      if (row !== undefined) return { ...row, via: 'netlink' };
+      return {
+        kind: 'failure',
+        reason: `no live socket from port ${client.port} to port ${server.port} (asked the kernel by netlink sock_diag); the client may have closed`,
+      };
+    } catch (error) {
+      // The kernel could not be asked: the scan still can tell, at its usual cost.
+      const code = (error as NodeJS.ErrnoException).code;
+      const message = error instanceof Error ? error.message : String(error);
+      stats.netlinkFailures++;
+      stats.netlinkError = code === undefined ? message : `${code}: ${message}`;
+    }
+  }
+  const row = await scanForSocket(clientIp, client.port, serverIp, server.port);
+  return row instanceof ReadFailure ? row.failure : { ...row, via: 'proc' };
+}
+
 interface PasswdCache {
   readonly mtimeMs: number;
   readonly size: number;
   readonly names: ReadonlyMap<number, string>;
 }
 
+/** How long a look at /etc/passwd is trusted: a changed file is seen within this. */
+const PASSWD_RECHECK_MS = 1_000;
+
 let passwd: PasswdCache | undefined;
-/** The read in progress, so that a burst of lookups after /etc/passwd changed reads it once. */
-let passwdLoad:
-  | { readonly mtimeMs: number; readonly size: number; readonly names: Promise<PasswdCache> }
-  | undefined;
+/**
+ * The last look at /etc/passwd (a stat, and a read when it changed), shared by every lookup
+ * within PASSWD_RECHECK_MS of it: with the exact netlink lookup, a stat per connection would be
+ * the largest cost left.
+ */
+let passwdCheck: { readonly at: number; readonly names: Promise<ReadonlyMap<number, string>> } | undefined;
 
 async function loadPasswd(mtimeMs: number, size: number): Promise<PasswdCache> {
   const names = new Map<number, string>();
@@ -334,25 +441,26 @@ async function loadPasswd(mtimeMs: number, size: number): Promise<PasswdCache> {
   return { mtimeMs, size, names };
 }
 
+async function currentPasswd(): Promise<ReadonlyMap<number, string>> {
+  const { mtimeMs, size } = await stat('/etc/passwd');
+  if (passwd === undefined || passwd.mtimeMs !== mtimeMs || passwd.size !== size) {
+    passwd = await loadPasswd(mtimeMs, size);
+  }
+  return passwd.names;
+}
+
 async function userNameOf(uid: number): Promise<string | undefined> {
+  const now = performance.now();
+  if (passwdCheck === undefined || now - passwdCheck.at >= PASSWD_RECHECK_MS) {
+    const check = { at: now, names: currentPasswd() };
+    passwdCheck = check;
+    // A failed look (EMFILE, say) is not kept: the next lookup looks again.
+    check.names.catch(() => {
+      if (passwdCheck === check) passwdCheck = undefined;
+    });
+  }
   try {
-    const { mtimeMs, size } = await stat('/etc/passwd');
-    if (passwd === undefined || passwd.mtimeMs !== mtimeMs || passwd.size !== size) {
-      if (passwdLoad === undefined || passwdLoad.mtimeMs !== mtimeMs || passwdLoad.size !== size) {
-        const load = { mtimeMs, size, names: loadPasswd(mtimeMs, size) };
-        passwdLoad = load;
-        void load.names
-          .then((loaded) => {
-            passwd = loaded;
-          })
-          .catch(() => undefined)
-          .finally(() => {
-            if (passwdLoad === load) passwdLoad = undefined;
-          });
-      }
-      return (await passwdLoad.names).names.get(uid);
-    }
-    return passwd.names.get(uid);
+    return (await passwdCheck.names).get(uid);
   } catch {
     return undefined;
   }
@@ -418,27 +526,23 @@ async function programOf(pid: number): Promise<string | undefined> {
  * Identifies the local process at `client` connected to our socket at `server` (both as our
  * accepted socket sees them: remoteAddress/remotePort and localAddress/localPort). Returns
  * undefined off Linux (see ownerCheckSupported), and on Linux the identity or an
- * IdentityFailure: the table could not be read, the socket was not in it even after a fresh
- * pass (the client closed), or the two ends are not addresses of one family.
+ * IdentityFailure: there is no such socket (the client closed; the scan looks twice before it
+ * says so), the table could not be read, or the two ends are not addresses of one family.
  */
 export async function lookupClientIdentity(
   client: SocketEnd,
   server: SocketEnd,
-  options: { readonly program: boolean },
+  options: {
+    readonly program: boolean;
+    /** Forces one way of finding the socket (tests compare them); default: ownerLookupStatus(). */
+    readonly lookup?: OwnerLookupMethod;
+  },
 ): Promise<IdentityLookup> {
   if (!ownerCheckSupported()) return undefined;
   stats.lookups++;
   try {
-    const clientIp = parseEndpointIp(client.host);
-    const serverIp = parseEndpointIp(server.host);
-    if (clientIp === null || serverIp === null || clientIp.version !== serverIp.version) {
-      return {
-        kind: 'failure',
-        reason: `${client.host} and ${server.host} are not the two ends of one local TCP connection`,
-      };
-    }
-    const row = await findSocket(clientIp, client.port, serverIp, server.port);
-    if (row instanceof ReadFailure) return row.failure;
+    const row = await findClientSocket(client, server, options.lookup ? { lookup: options.lookup } : {});
+    if (isIdentityFailure(row)) return row;
     const userName = await userNameOf(row.uid);
     const identity: { uid: number; userName?: string; pid?: number; program?: string } = { uid: row.uid };
     if (userName !== undefined) identity.userName = userName;

@@ -45,14 +45,14 @@ class Tunnel {
   // nothing on the data path, unlike counting in the data listener.
   private readonly upBase: number;
   private readonly downBase: number;
-  private readonly resolve: (result: RelayResult) => void;
+  private readonly done: (result: RelayResult) => void;
 
-  constructor(client: Socket, upstream: Socket, early: number, resolve: (result: RelayResult) => void) {
+  constructor(client: Socket, upstream: Socket, early: number, done: (result: RelayResult) => void) {
     this.client = client;
     this.upstream = upstream;
     this.upBase = client.bytesRead - early;
     this.downBase = client.bytesWritten;
-    this.resolve = resolve;
+    this.done = done;
   }
 
   peer(socket: Socket): RelaySocket {
@@ -70,7 +70,7 @@ class Tunnel {
     if (--this.open > 0) return;
     const { client } = this;
     client.setTimeout(0);
-    this.resolve({
+    this.done({
       bytesUp: Math.max(0, client.bytesRead - this.upBase),
       bytesDown: Math.max(0, client.bytesWritten - this.downBase),
       reason: this.reason,
@@ -91,6 +91,93 @@ function onData(this: RelaySocket, chunk: Buffer): void {
   // merely non-empty queue would be finer, but Node emits 'drain' only after a write() that
   // returned false, so a small chunk left queued would then pause the tunnel for good.
   if (!peer.write(chunk)) this.pause();
+}
+
+// ---- reads into reused buffers (sockets we open ourselves) -------------------------------------
+//
+// A socket normally reads into a fresh 64 KiB buffer from Node every time, and at a gigabyte
+// per second that allocation and its collection cost as much as the copying. A socket we
+// create (the connection to the destination) can read into buffers of ours instead (Node's
+// `onread`), which lets a bulk transfer reuse one buffer. Two rules keep that safe:
+// - A chunk may only be reused once the other socket has taken it in full: write() on a
+//   socket whose queue was empty sends at once, and an empty queue afterwards proves it.
+//   Otherwise the chunk stays with the queue, and the next read goes elsewhere.
+// - Quiet sockets share one small buffer, so that a held tunnel costs no buffer at all; what
+//   lands there is copied out before it is written, since the next socket to read overwrites it.
+//   A read that fills it moves the socket to a large buffer of its own; a small read moves it back.
+
+/** Where every quiet socket reads; its contents never leave it uncopied. */
+const SHARED_READ_BUFFER = Buffer.allocUnsafeSlow(16 * 1024);
+/** A busy socket's own buffer: the most one read returns (what Node itself would allocate). */
+const OWN_READ_SIZE = 64 * 1024;
+/** A read this small means the burst is over: back to the shared buffer. */
+const QUIET_READ = 4 * 1024;
+
+const kReads = Symbol('switchyard.relay.reads');
+
+class Reads {
+  /** Where the next read goes; Node asks for it right after each read. */
+  next: Buffer = SHARED_READ_BUFFER;
+  /** Chunks that arrived before the relay took the socket (copies), in order. */
+  early: Buffer[] | undefined;
+}
+
+interface ReadsSocket extends RelaySocket {
+  [kReads]?: Reads;
+}
+
+function onReadInto(this: ReadsSocket, nread: number, buf: Buffer): boolean {
+  const reads = this[kReads];
+  if (reads === undefined) return true;
+  const shared = buf === SHARED_READ_BUFFER;
+  let chunk: Buffer;
+  if (shared) {
+    chunk = Buffer.allocUnsafe(nread);
+    buf.copy(chunk, 0, 0, nread);
+  } else {
+    chunk = buf.subarray(0, nread);
+  }
+  const tunnel = this[kTunnel];
+  if (tunnel === undefined) {
+    // The destination spoke before the tunnel started: keep a copy, and wait for the relay.
+    reads.early ??= [];
+    reads.early.push(shared ? chunk : Buffer.from(chunk));
+    return false;
+  }
+  const peer = tunnel.peer(this);
+  if (peer.destroyed) return true;
+  const wasEmpty = peer.writableLength === 0;
+  const ok = peer.write(chunk);
+  if (shared) {
+    if (nread === buf.length) reads.next = Buffer.allocUnsafeSlow(OWN_READ_SIZE);
+  } else if (!wasEmpty || peer.writableLength !== 0) {
+    // The queue holds `buf` now. Paused (ok false), reading only resumes on 'drain', when the
+    // queue is empty and `buf` free again; still reading, the next read needs another buffer.
+    if (ok) reads.next = Buffer.allocUnsafeSlow(OWN_READ_SIZE);
+  } else if (nread <= QUIET_READ) {
+    reads.next = SHARED_READ_BUFFER;
+  }
+  return ok;
+}
+
+/**
+ * Node's `onread` option for a socket about to be opened for a tunnel (see above); `adopt` it
+ * once created. Its data then reaches only the relay, never 'data' listeners, so it is for
+ * sockets that go straight into `relay()`.
+ */
+export function relayReads(): { readonly onread: RelayOnRead; adopt(socket: Socket): void } {
+  const reads = new Reads();
+  return {
+    onread: { buffer: () => reads.next, callback: onReadInto },
+    adopt: (socket: Socket) => {
+      (socket as ReadsSocket)[kReads] = reads;
+    },
+  };
+}
+
+export interface RelayOnRead {
+  readonly buffer: () => Buffer;
+  readonly callback: (this: Socket, bytesWritten: number, buf: Buffer) => boolean;
 }
 
 function onDrain(this: RelaySocket): void {
@@ -125,41 +212,55 @@ function onClose(this: RelaySocket, hadError: boolean): void {
   tunnel.closed();
 }
 
-export function relay(client: Socket, upstream: Socket, options: RelayOptions): Promise<RelayResult> {
-  return new Promise((resolve) => {
-    const tunnel = new Tunnel(client, upstream, options.early.length, resolve);
-    const sides: readonly RelaySocket[] = [client, upstream];
-    for (const socket of sides) {
-      socket[kTunnel] = tunnel;
-      // Small request/response exchanges must not wait for Nagle's timer on either hop.
-      socket.setNoDelay(true);
-      socket.on('error', onError);
-      socket.on('close', onClose);
-      socket.on('drain', onDrain);
-    }
+/**
+ * Starts the tunnel and returns; `done` hears how it ended. A callback rather than a promise
+ * on purpose: whoever awaited the promise would stay suspended for the tunnel's whole life,
+ * keeping its frame and everything the handshake left in it (a few KB per open tunnel).
+ */
+export function relay(
+  client: Socket,
+  upstream: Socket,
+  options: RelayOptions,
+  done: (result: RelayResult) => void,
+): void {
+  const tunnel = new Tunnel(client, upstream, options.early.length, done);
+  const sides: readonly RelaySocket[] = [client, upstream];
+  for (const socket of sides) {
+    socket[kTunnel] = tunnel;
+    // Small request/response exchanges must not wait for Nagle's timer on either hop.
+    socket.setNoDelay(true);
+    socket.on('error', onError);
+    socket.on('close', onClose);
+    socket.on('drain', onDrain);
+  }
 
-    if (options.idleTimeoutMs > 0) {
-      // Any byte in either direction touches the client socket (read or write), so one timer
-      // on it covers the whole tunnel.
-      client.setTimeout(options.idleTimeoutMs);
-      client.on('timeout', onTimeout);
-    }
+  if (options.idleTimeoutMs > 0) {
+    // Any byte in either direction touches the client socket (read or write), so one timer
+    // on it covers the whole tunnel.
+    client.setTimeout(options.idleTimeoutMs);
+    client.on('timeout', onTimeout);
+  }
 
-    if (options.early.length > 0) upstream.write(options.early);
-    if (options.clientEnded) upstream.end();
-    else {
-      client.on('data', onData);
-      client.on('end', onEnd);
-    }
-    upstream.on('data', onData);
-    upstream.on('end', onEnd);
-    // The handshake reader paused the client, and an upstream may arrive paused too (a BIND
-    // peer is accepted paused; a connector leaves a chain's stream paused): adding a 'data'
-    // listener does not undo an explicit pause.
-    client.resume();
-    upstream.resume();
+  const reads = (upstream as ReadsSocket)[kReads];
+  if (reads?.early !== undefined) {
+    for (const chunk of reads.early) client.write(chunk);
+    reads.early = undefined;
+  }
+  if (options.early.length > 0) upstream.write(options.early);
+  if (options.clientEnded) upstream.end();
+  else {
+    client.on('data', onData);
+    client.on('end', onEnd);
+  }
+  upstream.on('data', onData);
+  upstream.on('end', onEnd);
+  // The handshake reader paused the client, and an upstream may arrive paused too (a BIND
+  // peer is accepted paused; a connector leaves a chain's stream paused): adding a 'data'
+  // listener does not undo an explicit pause.
+  client.resume();
+  upstream.resume();
 
-    // A side that was already gone before we listened will not say so again.
-    for (const socket of sides) if (socket.closed) onClose.call(socket, socket.errored !== null);
-  });
+  // A side that was already gone (or done sending) before we listened will not say so again.
+  if (upstream.readableEnded) onEnd.call(upstream);
+  for (const socket of sides) if (socket.closed) onClose.call(socket, socket.errored !== null);
 }

@@ -22,10 +22,36 @@ export interface SocksServerOptions {
   readonly events?: TunnelEventSink;
 }
 
-interface LiveSession {
-  readonly socket: Socket;
-  readonly abort: AbortController;
+/**
+ * What the server keeps per client, on the socket itself. The timer and the abort controller
+ * belong to the handshake and are let go when it ends, so that an open tunnel holds neither.
+ */
+interface SessionSlot {
+  readonly live: Set<Socket>;
+  timer: NodeJS.Timeout | undefined;
+  abort: AbortController | undefined;
 }
+
+const kSession = Symbol('switchyard.session');
+
+interface SessionSocket extends Socket {
+  [kSession]?: SessionSlot;
+}
+
+// Shared by every client (no closures per connection; see relay.ts).
+function onSessionClose(this: SessionSocket): void {
+  const slot = this[kSession];
+  if (slot === undefined) return;
+  clearTimeout(slot.timer);
+  slot.abort?.abort();
+  slot.live.delete(this);
+}
+
+/**
+ * A socket error with no listener would crash the process; errors are handled per stage, this
+ * one only keeps a late error (after the tunnel is torn down) harmless.
+ */
+function ignoreError(): void {}
 
 export function socks4SourceList(entries: readonly string[]): BlockList {
   const list = new BlockList();
@@ -40,7 +66,7 @@ export function socks4SourceList(entries: readonly string[]): BlockList {
 
 export class SocksServer {
   private readonly server: Server;
-  private readonly sessions = new Set<LiveSession>();
+  private readonly sessions = new Set<Socket>();
   private settings: ServerSettings;
   private dispatch: Dispatcher;
   private users: UserStore;
@@ -48,6 +74,7 @@ export class SocksServer {
   private readonly logger: Logger;
   private readonly events: TunnelEventSink | undefined;
   private nextId = 1;
+  private acceptedCount = 0;
   private closing: Promise<void> | undefined;
 
   constructor(options: SocksServerOptions) {
@@ -95,10 +122,14 @@ export class SocksServer {
     return this.sessions.size;
   }
 
-  private accept(socket: Socket): void {
-    // A socket error with no listener would crash the process; errors are handled per stage,
-    // this one only keeps a late error (after the tunnel is torn down) harmless.
-    socket.on('error', () => undefined);
+  /** Clients accepted since this server started (refused ones included). */
+  get accepted(): number {
+    return this.acceptedCount;
+  }
+
+  private accept(socket: SessionSocket): void {
+    this.acceptedCount++;
+    socket.on('error', ignoreError);
     if (this.closing) {
       socket.destroy();
       return;
@@ -113,38 +144,41 @@ export class SocksServer {
     }
     const id = this.nextId++;
     const abort = new AbortController();
-    const session: LiveSession = { socket, abort };
-    this.sessions.add(session);
-
-    const handshakeTimer = setTimeout(() => {
-      this.logger.info('handshake timed out; closing', {
+    const slot: SessionSlot = { live: this.sessions, timer: undefined, abort };
+    const { logger, settings } = this;
+    slot.timer = setTimeout(() => {
+      logger.info('handshake timed out; closing', {
         id,
         client: formatAddress({ host: socket.remoteAddress ?? '?', port: socket.remotePort ?? 0 }),
-        timeout_ms: this.settings.timeouts.handshakeMs,
+        timeout_ms: settings.timeouts.handshakeMs,
       });
       abort.abort();
       socket.destroy();
-    }, this.settings.timeouts.handshakeMs);
-    socket.once('close', () => {
-      clearTimeout(handshakeTimer);
-      abort.abort();
-      this.sessions.delete(session);
-    });
+    }, settings.timeouts.handshakeMs);
+    socket[kSession] = slot;
+    this.sessions.add(socket);
+    socket.on('close', onSessionClose);
 
     runSession({
       id,
       socket,
-      settings: this.settings,
+      settings,
       users: this.users,
       socks4Sources: this.socks4Sources,
       dispatch: this.dispatch,
-      logger: this.logger,
+      logger,
       events: this.events,
       signal: abort.signal,
-      handshakeDone: () => clearTimeout(handshakeTimer),
+      handshakeDone: () => {
+        // From here on the command (relay, BIND wait, UDP association) has its own bounds, and
+        // a client leaving ends it through the socket rather than through the signal.
+        clearTimeout(slot.timer);
+        slot.timer = undefined;
+        slot.abort = undefined;
+      },
     }).catch((error: unknown) => {
       // runSession handles its own errors; this is the last line of defence for the process.
-      this.logger.error('unexpected session error', { id, error: String(error) });
+      logger.error('unexpected session error', { id, error: String(error) });
       socket.destroy();
     });
   }
@@ -174,10 +208,8 @@ export class SocksServer {
           setTimeout(() => clearInterval(poll), graceMs).unref();
         });
       }
-      for (const s of this.sessions) {
-        s.abort.abort();
-        s.socket.destroy();
-      }
+      // Destroying a socket aborts its handshake too (onSessionClose).
+      for (const socket of this.sessions) socket.destroy();
       await stopped;
     })();
     return this.closing;

@@ -22,15 +22,24 @@ const MAX_FIELD_CHARS = 2048;
 
 interface Entry {
   readonly event: TunnelEvent;
-  /** Its JSON size, measured once. */
-  readonly bytes: number;
+  /**
+   * Its JSON size, measured the first time a page needs it: every tunnel appends two events,
+   * and most of them leave the ring unread, so measuring on append would cost every tunnel.
+   */
+  bytes: number;
+}
+
+function sizeOf(entry: Entry): number {
+  if (entry.bytes < 0) entry.bytes = utf8Length(JSON.stringify(entry.event));
+  return entry.bytes;
 }
 
 export type LogListener = (event: TunnelEvent) => void;
 
 function capped(event: TunnelEvent): TunnelEvent {
   let out = event;
-  for (const [key, value] of Object.entries(event)) {
+  for (const key in event) {
+    const value = event[key as keyof TunnelEvent];
     if (typeof value === 'string' && value.length > MAX_FIELD_CHARS) {
       out = { ...out, [key]: `${value.slice(0, MAX_FIELD_CHARS)}...` };
     }
@@ -62,7 +71,7 @@ export class LogBuffer {
   append(event: Omit<TunnelEvent, 'seq'>): TunnelEvent {
     const seq = ++this.last;
     const stored = capped({ seq, ...event });
-    this.ring[(seq - 1) % this.capacity] = { event: stored, bytes: utf8Length(JSON.stringify(stored)) };
+    this.ring[(seq - 1) % this.capacity] = { event: stored, bytes: -1 };
     for (const listener of this.listeners) {
       try {
         listener(stored);
@@ -93,8 +102,9 @@ export class LogBuffer {
     for (; seq >= oldest && picked.length < limit; seq--) {
       const entry = this.ring[(seq - 1) % this.capacity]!;
       // +1 for the comma between array elements.
-      if (picked.length > 0 && bytes + entry.bytes + 1 > budget) break;
-      bytes += entry.bytes + 1;
+      const size = sizeOf(entry);
+      if (picked.length > 0 && bytes + size + 1 > budget) break;
+      bytes += size + 1;
       picked.push(entry.event);
     }
     picked.reverse();

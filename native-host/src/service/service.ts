@@ -40,6 +40,7 @@ import { routeLabel } from '../policy/router.ts';
 import { formatAddress } from '../protocol/address.ts';
 import { SocksServer } from '../server/socks-server.ts';
 import { LogBuffer } from './log-buffer.ts';
+import { type IdleCollector, startIdleCollector } from './idle-collector.ts';
 
 /** A failure a control client should see as such, with the protocol's error code. */
 export class ServiceError extends CodedError<ErrorCode> {
@@ -152,6 +153,7 @@ export class Service {
   private listeningOn: Endpoint | undefined;
   /** Servers left behind by a listen change, finishing their tunnels. */
   private readonly retiring = new Set<SocksServer>();
+  private collector: IdleCollector | undefined;
   private file: Config;
   private running: Config;
   private rev = 1;
@@ -221,6 +223,7 @@ export class Service {
   async listen(): Promise<Endpoint> {
     try {
       this.listeningOn = await this.server.listen();
+      this.collector ??= startIdleCollector({ activity: () => this.server.accepted });
       return this.listeningOn;
     } catch (error) {
       throw listenError(error, this.running.listen);
@@ -396,6 +399,7 @@ export class Service {
 
   /** Stops accepting and lets tunnels finish for the grace period (0 cuts them at once). */
   async close(graceMs?: number): Promise<void> {
+    this.collector?.stop();
     await Promise.all([this.server.close(graceMs), ...[...this.retiring].map((s) => s.close(graceMs))]);
   }
 

@@ -9,7 +9,7 @@ import { formatAddress } from '../../protocol/address.ts';
 import { Rep } from '../../protocol/socks5.ts';
 import { relay } from '../relay.ts';
 import { type CommandContext, closeAfterReply } from '../session.ts';
-import { logTunnelEnd, logTunnelFailure, logTunnelOpened } from '../tunnel-log.ts';
+import { logTunnelEnd, logTunnelFailure, logTunnelOpened, tunnelLogContext } from '../tunnel-log.ts';
 
 export async function runBind(ctx: CommandContext, outbound: Outbound): Promise<void> {
   const fail = (error: unknown): void => {
@@ -51,10 +51,12 @@ export async function runBind(ctx: CommandContext, outbound: Outbound): Promise<
   ctx.replier.granted(peer.peer);
   logTunnelOpened(ctx);
   const clientEnded = ctx.reader.clientEnded;
-  const result = await relay(ctx.socket, peer.socket, {
-    early: ctx.reader.detach(),
-    clientEnded,
-    idleTimeoutMs: ctx.settings.timeouts.idleMs,
-  });
-  logTunnelEnd(ctx, result, formatAddress(peer.peer));
+  const log = tunnelLogContext(ctx);
+  const remote = formatAddress(peer.peer);
+  relay(
+    ctx.socket,
+    peer.socket,
+    { early: ctx.reader.detach(), clientEnded, idleTimeoutMs: ctx.settings.timeouts.idleMs },
+    (result) => logTunnelEnd(log, result, remote),
+  );
 }
