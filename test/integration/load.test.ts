@@ -32,6 +32,7 @@ import {
 } from '../helpers/fd-limit.ts';
 import { ReplyError, echoes, openTunnel } from '../helpers/socks-client.ts';
 import { waitFor } from '../helpers/wait.ts';
+import { SERVICE_NODE_FLAGS } from '../../native-host/src/service/node-flags.ts';
 
 const WANTED_TUNNELS = Number(process.env.LOAD_TUNNELS ?? 10_000);
 /** Long runs: hold and free the tunnels this many times over (see docs/reliability.md). */
@@ -40,7 +41,7 @@ const ROUNDS = Number(process.env.LOAD_ROUNDS ?? 1);
 const HOST_HEAP_MB = process.env.LOAD_HOST_HEAP_MB;
 /** Descriptors the host needs besides its tunnels (stdio, epoll, listener, libuv) with margin. */
 const HOST_RESERVE = 64;
-/** Measured 19-21 KiB per held tunnel on Node 20 (x64); 32 KiB leaves room for GC timing. */
+/** Measured 9-19 KiB per held tunnel on Node 20 (x64); 32 KiB leaves room for GC timing. */
 const MAX_KIB_PER_TUNNEL = 32;
 /** Tunnels opened at once while filling up (the host's listen backlog is 511). */
 const OPEN_CONCURRENCY = 200;
@@ -78,7 +79,11 @@ describe(`load on the host process (fd hard limit ${hard})`, () => {
         // As many connections as the descriptors allow (two each), so that the host has no
         // reason to warn at start-up and every tunnel of this test fits.
         args: ['--max-connections', String(MAX_CONNECTIONS), '--log-level', 'info'],
-        ...(HOST_HEAP_MB ? { nodeOptions: [`--max-old-space-size=${HOST_HEAP_MB}`] } : {}),
+        // Node's options as the service runs with them (the executable's #! line).
+        nodeOptions: [
+          ...SERVICE_NODE_FLAGS,
+          ...(HOST_HEAP_MB ? [`--max-old-space-size=${HOST_HEAP_MB}`] : []),
+        ],
       }),
       startPeer(hard),
     ]);

@@ -127,6 +127,11 @@ export class SocksServer {
     return this.acceptedCount;
   }
 
+  /** Of those, the ones already gone: with `accepted`, a count that moves on every arrival and departure. */
+  get departed(): number {
+    return this.acceptedCount - this.sessions.size;
+  }
+
   private accept(socket: SessionSocket): void {
     this.acceptedCount++;
     socket.on('error', ignoreError);

@@ -7,7 +7,7 @@
  * stays in the heap until the old generation reaches that size, which can be a long time for
  * a process that then sits idle holding its tunnels: measured, 16-20 KB of memory per held
  * tunnel instead of the 10-11 KB they actually keep alive. V8 has no idle hook that Node
- * exposes, so the service asks for the collection itself: after new connections, once a
+ * exposes, so the service asks for the collection itself: after clients came or went, once a
  * whole tick passes with none arriving and almost no CPU used (no transfer running either),
  * if the heap has grown since the last one. The pause of a few milliseconds then costs no
  * client anything, and a busy process is never interrupted by it. At most once per burst.
@@ -16,7 +16,7 @@
 import { getHeapStatistics } from 'node:v8';
 
 export interface IdleCollectorOptions {
-  /** A number that changes whenever a client connects (the count of accepted connections). */
+  /** A number that changes whenever a client connects or leaves (counts of both, added). */
   readonly activity: () => number;
   /** How often to look; quiet means no change over one whole tick. */
   readonly tickMs?: number;

@@ -223,7 +223,8 @@ export class Service {
   async listen(): Promise<Endpoint> {
     try {
       this.listeningOn = await this.server.listen();
-      this.collector ??= startIdleCollector({ activity: () => this.server.accepted });
+      // Arrivals and departures both leave garbage: a mass close is followed by a collection too.
+      this.collector ??= startIdleCollector({ activity: () => this.server.accepted + this.server.departed });
       return this.listeningOn;
     } catch (error) {
       throw listenError(error, this.running.listen);
