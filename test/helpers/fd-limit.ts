@@ -9,7 +9,7 @@
  * it N can be at most `hardFdLimit()`.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { readFileSync, readdirSync } from 'node:fs';
+import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -55,6 +55,29 @@ export function rssKiB(pid: number): number {
 /** Descriptors `pid` holds open right now. */
 export function openFds(pid: number): number {
   return readdirSync(`/proc/${pid}/fd`).length;
+}
+
+/** What each of `pid`'s descriptors is (`socket:[123]`, `pipe:[45]`, a path), by number. */
+export function fdTargets(pid: number): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+    try {
+      out.set(fd, readlinkSync(`/proc/${pid}/fd/${fd}`));
+    } catch {
+      // Closed between the listing and the read.
+    }
+  }
+  return out;
+}
+
+/** How `pid`'s descriptors differ from `rest` (opened since, closed since), for messages. */
+export function extraFds(pid: number, rest: ReadonlyMap<string, string>): string {
+  const now = fdTargets(pid);
+  const opened = [...now].filter(([fd, target]) => rest.get(fd) !== target);
+  const closed = [...rest].filter(([fd, target]) => now.get(fd) !== target);
+  const list = (fds: [string, string][]): string =>
+    fds.map(([fd, t]) => `${fd} -> ${t}`).join(', ') || 'none';
+  return `opened since: ${list(opened)}; closed since: ${list(closed)}`;
 }
 
 /**
