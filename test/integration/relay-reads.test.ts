@@ -14,8 +14,8 @@ import { DirectOutbound } from '../../native-host/src/outbound/direct.ts';
 import type { Outbound } from '../../native-host/src/outbound/outbound.ts';
 import { SERVICE_NODE_FLAGS } from '../../native-host/src/service/node-flags.ts';
 import { startServe, tempDir, writeConfig } from '../helpers/configs.ts';
-import { openTunnel } from '../helpers/socks-client.ts';
-import { type TestServer, startSocksServer } from '../helpers/socks-server.ts';
+import { echoes, openTunnel } from '../helpers/socks-client.ts';
+import { type TestServer, startSocksServer, waitForLog } from '../helpers/socks-server.ts';
 import { HOST_SCRIPT } from '../helpers/switchyard-process.ts';
 
 /** Bytes that differ everywhere, so a chunk written twice or overwritten changes the digest. */
@@ -156,6 +156,37 @@ describe('relay reads into reused buffers', () => {
     } finally {
       await lateSocks.close();
     }
+  });
+
+  test('a destination that resets mid-burst ends only its tunnel, and the next one is served', async () => {
+    // It waits for the client's first byte, so the reset comes after the tunnel is up.
+    const dest = await destination((socket) => {
+      socket.once('data', () => socket.write(pattern(1024 * 1024, 41), () => socket.resetAndDestroy()));
+    });
+    servers.push(dest.server);
+    const tunnel = await openTunnel(socks.port, { host: '127.0.0.1', port: dest.port });
+    let received = 0;
+    tunnel.on('data', (chunk: Buffer) => {
+      received += chunk.length;
+    });
+    tunnel.resume();
+    tunnel.write('go');
+    const ended = await new Promise<string>((resolve) => {
+      tunnel.once('error', (error) => resolve(`error ${(error as NodeJS.ErrnoException).code}`));
+      tunnel.once('close', () => resolve('close'));
+    });
+    assert.ok(ended === 'close' || ended.startsWith('error'), ended);
+    assert.ok(received <= 1024 * 1024, `${received} bytes, never more than were sent`);
+    // The host may see the reset as a read error or as the end of the stream (here it reads as
+    // the end, with Node's own reads as with the relay's buffers): either way the tunnel is over
+    // and logged once.
+    const line = await waitForLog(socks, 'tunnel closed', `127.0.0.1:${dest.port}`);
+    assert.match(line, /result=(error|done)/);
+    const echo = await destination((socket) => socket.pipe(socket));
+    servers.push(echo.server);
+    const next = await openTunnel(socks.port, { host: '127.0.0.1', port: echo.port });
+    assert.equal(await echoes(next, 'still serving'), 'still serving');
+    next.destroy();
   });
 
   test('an echo of every size from 1 byte to 100 KB comes back unchanged', async () => {
