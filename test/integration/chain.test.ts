@@ -651,6 +651,49 @@ describe('failover when the first hop is down', () => {
     assert.equal(health.downSince('open'), undefined);
   });
 
+  it('a first hop that answers but is slow to connect onward is up: no failover, not marked down', async () => {
+    // Answers the greeting (no auth), then never the CONNECT: a destination that takes its time.
+    const slow = await startScripted((socket) => {
+      socket.once('data', () => socket.write(Buffer.from([0x05, 0x00])));
+    });
+    try {
+      const health = new UpstreamHealth({ retryMs: 10_000 });
+      const corp = build(
+        [route('corp', ['slow'], { onFirstHopDown: 'direct' })],
+        [upstream('slow', 'socks5', slow.port, { handshakeTimeoutMs: 300 })],
+        health,
+      ).get('corp')!;
+      for (let attempt = 1; attempt <= 2; attempt++) {
+        await rejects(corp.connect(local(echo.port), options()), {
+          message:
+            /^hop 1 \(slow\) is up but did not reach the destination within 300 ms \(waiting for the reply\)$/,
+          rep: Rep.TTL_EXPIRED,
+          failure: 'timeout',
+          hop: undefined,
+        });
+      }
+      assert.equal(health.downSince('slow'), undefined);
+      assert.equal(slow.accepted(), 2, 'the second request went to the hop again, not around it');
+
+      // Through it to a second hop, the slow part is named as that hop.
+      const twoHops = build(
+        [route('two', ['slow', 'open'], { onFirstHopDown: 'direct' })],
+        [upstream('slow', 'socks5', slow.port, { handshakeTimeoutMs: 300 }), hops.open()],
+        health,
+      ).get('two')!;
+      await rejects(twoHops.connect(local(echo.port), options()), {
+        message:
+          /^hop 1 \(slow\) is up but did not reach hop 2 \(open\) through it within 300 ms \(waiting for the reply\)$/,
+        rep: Rep.TTL_EXPIRED,
+        failure: 'timeout',
+        hop: 2,
+      });
+      assert.equal(health.downSince('slow'), undefined);
+    } finally {
+      await slow.close();
+    }
+  });
+
   it('an auth failure at hop 1 does not fail over', async () => {
     const corp = build(
       [route('corp', ['guarded'], { onFirstHopDown: 'direct' })],

@@ -291,7 +291,7 @@ export class ChainOutbound implements Outbound {
       return { stream, result: result! };
     } catch (error) {
       stream.destroy();
-      const failure = this.attribute(error, hop, signal);
+      const failure = slowOnward(this.attribute(error, hop, signal), first, stream.bytesRead, this.hops[1]);
       if (failure.hop !== undefined && failure.hop > hop.index) {
         // Hop N answered, but could not reach hop N+1.
         report(hop);
@@ -376,6 +376,32 @@ export class ChainOutbound implements Outbound {
       { cause: error },
     );
   }
+}
+
+/**
+ * A first hop that timed out after it had already answered (the method choice, say) is up: what
+ * it was slow at is its own connection onward, to hop 2 or to the destination. Counting that as
+ * "hop 1 down" would fail every route through it for upstreamRetryMs, or send them around it
+ * (onFirstHopDown), because one site was slow. The failure moves to what was slow: hop 2, or
+ * no hop at all (the destination). An HTTP or SOCKS4 hop says nothing before its one reply, so
+ * for those the two cannot be told apart and a timeout still counts against the hop.
+ */
+function slowOnward(
+  failure: OutboundError,
+  first: Hop,
+  bytesFromHop1: number,
+  second: Hop | undefined,
+): OutboundError {
+  if (failure.hop !== 1 || failure.failure !== 'timeout' || bytesFromHop1 === 0) return failure;
+  const waited = / within (\d+ ms \(waiting for [^)]*\))$/.exec(failure.message)?.[1];
+  const what = second ? `${second.label} through it` : 'the destination';
+  return new OutboundError(
+    `${first.label} is up but did not reach ${what} ${waited ? `within ${waited}` : 'in time'}`,
+    failure.rep,
+    'timeout',
+    second?.index,
+    { cause: failure },
+  );
 }
 
 /** Why the TCP connection to hop 1 failed, in the hop's name. */
