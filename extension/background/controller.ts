@@ -6,7 +6,8 @@
  */
 import browser, { type Runtime } from 'webextension-polyfill';
 import { NATIVE_HOST_NAME } from '../../shared/messages/native-host.ts';
-import type { HostEvent, RequestType, ResultMap } from '../../shared/messages/protocol.ts';
+import { readConfigInParts } from '../../shared/messages/config-parts.ts';
+import type { ConfigResult, HostEvent, RequestType, ResultMap } from '../../shared/messages/protocol.ts';
 import type { TunnelEvent } from '../../shared/messages/tunnel-event.ts';
 import type { RuleTarget } from '../../shared/rules/types.ts';
 import type { BrowserSettings, HostRequest, SiteInfo, UiPush, UiState } from '../shared/ui-protocol.ts';
@@ -269,8 +270,22 @@ export class Background {
     }
   }
 
+  /** The host's config, in parts when it is too large for one native message. */
+  private async fetchConfig(): Promise<ConfigResult> {
+    try {
+      return await this.host.request('config.get', {});
+    } catch (error) {
+      if (!(error instanceof HostRequestError && error.code === 'TOO_LARGE')) throw error;
+    }
+    return readConfigInParts(
+      (offset, revision) =>
+        this.host.request('config.part', revision === undefined ? { offset } : { offset, revision }),
+      (error) => error instanceof HostRequestError && error.code === 'CHANGED',
+    );
+  }
+
   private async refreshConfig(): Promise<void> {
-    const result = await this.host.request('config.get', {});
+    const result = await this.fetchConfig();
     this.dispatch({
       type: 'config',
       config: result.config,
@@ -362,7 +377,7 @@ export class Background {
   async addSiteRule(site: string, target: RuleTarget): Promise<{ ruleId: string }> {
     await this.ready();
     // The host's current rules, not our copy: another client may have changed them.
-    const current = await this.host.request('config.get', {});
+    const current = await this.fetchConfig();
     const { rules, ruleId } = withSiteRule(current.config.rules, site, target);
     await this.host.request('config.patch', { patch: { rules } });
     await this.refreshConfig();

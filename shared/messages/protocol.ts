@@ -41,7 +41,18 @@ export interface HelloRequest extends Envelope<'hello'> {
   client: ClientKind;
   extensionVersion?: string;
 }
+/** The config; one too large for a message is answered with TOO_LARGE: read it with config.part. */
 export type ConfigGetRequest = Envelope<'config.get'>;
+/**
+ * A part of config.get's answer as JSON text, for a config too large for one message. The first
+ * part (offset 0) names the revision; pass it with the next offsets, and a config changed in
+ * between is answered with CHANGED (start again from 0). `readConfigInParts` does all this.
+ */
+export interface ConfigPartRequest extends Envelope<'config.part'> {
+  /** In characters of the whole text. */
+  offset: number;
+  revision?: number;
+}
 export interface ConfigReplaceRequest extends Envelope<'config.replace'> {
   config: ConfigInput;
 }
@@ -83,6 +94,7 @@ export type ServiceStopRequest = Envelope<'service.stop'>;
 export type Request =
   | HelloRequest
   | ConfigGetRequest
+  | ConfigPartRequest
   | ConfigReplaceRequest
   | ConfigPatchRequest
   | CredentialSetRequest
@@ -102,6 +114,7 @@ export type RequestType = Request['type'];
 export const REQUEST_TYPES = [
   'hello',
   'config.get',
+  'config.part',
   'config.replace',
   'config.patch',
   'credential.set',
@@ -144,6 +157,19 @@ export interface ConfigResult {
   passwordSaved: Record<string, boolean>;
   /** Increases with every change the service applies; see the `config` event. */
   revision: number;
+}
+
+/** Characters per config.part: at most 3 bytes each once escaped into the reply, so under 1 MB. */
+export const CONFIG_PART_CHARS = 200_000;
+
+export interface ConfigPartResult {
+  /** The revision these parts belong to. */
+  revision: number;
+  offset: number;
+  /** Characters in the whole text; the last part ends there. */
+  total: number;
+  /** Characters offset .. offset + text.length of config.get's answer as JSON. */
+  text: string;
 }
 
 /**
@@ -258,6 +284,7 @@ export interface StopResult {
 export interface ResultMap {
   hello: HelloResult;
   'config.get': ConfigResult;
+  'config.part': ConfigPartResult;
   'config.replace': ConfigChangeResult;
   'config.patch': ConfigChangeResult;
   'credential.set': CredentialSetResult;
@@ -278,7 +305,8 @@ export interface ResultMap {
  * - UNSUPPORTED_VERSION: `v` is not PROTOCOL_VERSION.
  * - INVALID_CONFIG: the resulting config fails the schema; `issues` name each field.
  * - NOT_FOUND: no upstream or route with that id or name.
- * - TOO_LARGE: the message (either way) exceeds the size limit.
+ * - TOO_LARGE: the message (either way) exceeds the size limit (for config.get: use config.part).
+ * - CHANGED: config.part: the config changed since the part before; read it again from 0.
  * - UNAVAILABLE: the bridge cannot reach or start the service.
  * - FAILED: anything else; the message says what.
  */
@@ -288,6 +316,7 @@ export type ErrorCode =
   | 'INVALID_CONFIG'
   | 'NOT_FOUND'
   | 'TOO_LARGE'
+  | 'CHANGED'
   | 'UNAVAILABLE'
   | 'FAILED';
 

@@ -69,6 +69,13 @@ export const requestSchema = z.discriminatedUnion('type', [
     })
     .strict(),
   z.object(envelope('config.get')).strict(),
+  z
+    .object({
+      ...envelope('config.part'),
+      offset: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
+      revision: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional(),
+    })
+    .strict(),
   z.object({ ...envelope('config.replace'), config: configObject }).strict(),
   z.object({ ...envelope('config.patch'), patch: patchObject }).strict(),
   z.object({ ...envelope('credential.set'), upstreamId: text(64), password: text(4096) }).strict(),

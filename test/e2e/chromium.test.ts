@@ -294,6 +294,27 @@ test('"Always direct" in the popup puts a rule first, and the host routes by it'
   );
 });
 
+test('a config over 1 MB reaches the extension, read from the host in parts', async () => {
+  // 30,000 hosts entries: about 1.4 MB of config, over the 1 MB a native message may carry.
+  const hosts: Record<string, string[]> = {};
+  for (let i = 0; i < 30_000; i++) hosts[`host-${i}.intranet.test`] = ['10.0.0.1'];
+  await openPopup('https://www.oneclick.test/');
+  await ask(page, { type: 'host.request', request: { type: 'config.patch', params: { patch: { hosts } } } });
+  const s = await waitState(
+    'the large config',
+    (x) => Object.keys(x.config?.hosts ?? {}).length === 30_000,
+    30_000,
+  );
+  assert.deepEqual(s.config?.hosts['host-29999.intranet.test'], ['10.0.0.1']);
+  assert.equal(s.config?.rules[0]?.id, 'site-oneclick.test', 'the rest of the config came along');
+  // Back to a small config for the tests after this one.
+  await ask(page, {
+    type: 'host.request',
+    request: { type: 'config.patch', params: { patch: { hosts: {} } } },
+  });
+  await waitState('the small config again', (x) => Object.keys(x.config?.hosts ?? {}).length === 0);
+});
+
 test('the keyboard command turns it off (the browser setting is cleared) and on again', async () => {
   const off = await sw.evaluate(() =>
     (globalThis as unknown as WorkerGlobal).switchyardTest.handleCommand('toggle-proxy'),

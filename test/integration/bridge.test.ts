@@ -12,7 +12,13 @@ import { endianness, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { type ConfigInput, validateConfig } from '../../shared/config/schema.ts';
-import type { HostMessage, Response } from '../../shared/messages/protocol.ts';
+import { type ReadConfigPart, readConfigInParts } from '../../shared/messages/config-parts.ts';
+import {
+  type ConfigPartResult,
+  type HostMessage,
+  MAX_MESSAGE_BYTES,
+  type Response,
+} from '../../shared/messages/protocol.ts';
 import {
   FrameDecoder,
   MAX_INCOMING_FRAME_BYTES,
@@ -348,6 +354,56 @@ describe('native-messaging bridge', () => {
     assert.ok(changed.ok, JSON.stringify(changed).slice(0, 300));
     const get = await port.request('config.get');
     assert.equal(get.ok ? '' : get.error.code, 'TOO_LARGE');
+    const status = await port.result<StatusLike>('status');
+    started.add(status.pid);
+    await port.result('service.stop');
+    await port.close();
+  });
+  test('a config over 1 MB is read through config.part: every reply under 1 MB, the whole equal to config.get', async () => {
+    const home = await newHome();
+    const port = new BrowserPort(home);
+    const hosts: Record<string, string[]> = {};
+    for (let i = 0; i < 30_000; i++) hosts[`host-${i}.intranet.example`] = ['10.0.0.1'];
+    // A name that is not ASCII, so that parts cut through multi-byte text too.
+    hosts['\u00fcber-\u6f22\u5b57.example'] = ['10.0.0.2'];
+    assert.ok((await port.request('config.patch', { patch: { hosts } })).ok);
+    const get = await port.request('config.get');
+    assert.equal(get.ok ? '' : get.error.code, 'TOO_LARGE');
+    assert.match(get.ok ? '' : get.error.message, /read it with config\.part$/);
+
+    const replyBytes: number[] = [];
+    const readPart: ReadConfigPart = async (offset, revision) => {
+      const response = await port.request(
+        'config.part',
+        revision === undefined ? { offset } : { offset, revision },
+      );
+      replyBytes.push(Buffer.byteLength(JSON.stringify(response)));
+      assert.ok(response.ok, JSON.stringify(response).slice(0, 300));
+      return response.result as ConfigPartResult;
+    };
+    const whole = await readConfigInParts(readPart, () => false);
+    assert.ok(replyBytes.length >= 2, `${replyBytes.length} parts`);
+    assert.ok(
+      replyBytes.every((b) => b <= MAX_MESSAGE_BYTES),
+      `reply sizes ${replyBytes.join(', ')}`,
+    );
+    assert.deepEqual(whole.config.hosts, hosts);
+    const onDisk = validateConfig(JSON.parse(await readFile(home.configFile, 'utf8')));
+    assert.ok(onDisk.ok);
+    assert.deepEqual(whole.config, onDisk.config);
+
+    // A change between two parts: the next part says so, and reading again gives the new one.
+    const first = await readPart(0, undefined);
+    assert.ok(
+      (await port.request('config.patch', { patch: { hosts: { ...hosts, 'late.example': ['10.0.0.3'] } } }))
+        .ok,
+    );
+    const stale = await port.request('config.part', { offset: first.text.length, revision: first.revision });
+    assert.equal(stale.ok ? '' : stale.error.code, 'CHANGED');
+    const again = await readConfigInParts(readPart, () => false);
+    assert.deepEqual(again.config.hosts['late.example'], ['10.0.0.3']);
+    assert.ok(again.revision > first.revision);
+
     const status = await port.result<StatusLike>('status');
     started.add(status.pid);
     await port.result('service.stop');

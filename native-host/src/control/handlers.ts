@@ -6,11 +6,13 @@
 import {
   EVENT_KINDS,
   type ErrorResponse,
+  MAX_MESSAGE_BYTES,
   PROTOCOL_VERSION,
   REQUEST_TYPES,
   type Response,
   errorResponse,
   okResponse,
+  utf8Length,
 } from '../../../shared/messages/protocol.ts';
 import type { IncomingRequest } from '../../../shared/messages/schema.ts';
 import type { Logger } from '../log/logger.ts';
@@ -21,6 +23,9 @@ import { type ControlConnection, ControlServer } from './server.ts';
 const STATUS_EVENT_MS = 1000;
 /** `check` walks real connections; each hop has its own timeouts, this bounds the whole. */
 const CHECK_DEADLINE_MS = 120_000;
+
+/** Room in a message for the response envelope around config.get's answer. */
+const CONFIG_GET_BUDGET = MAX_MESSAGE_BYTES - 1024;
 
 const CAPABILITIES = [...REQUEST_TYPES, ...EVENT_KINDS.map((kind) => `event:${kind}`)];
 
@@ -57,8 +62,20 @@ async function dispatch(
         platform: process.platform,
       });
     }
-    case 'config.get':
-      return okResponse(id, request.type, await service.configResult());
+    case 'config.get': {
+      const result = await service.configResult();
+      // Said here, with what to do, rather than by the generic size check when sending.
+      const bytes = utf8Length(JSON.stringify(result));
+      if (bytes > CONFIG_GET_BUDGET) {
+        return errorResponse(id, {
+          code: 'TOO_LARGE',
+          message: `the config is ${bytes} bytes as JSON, over what one message may carry; read it with config.part`,
+        });
+      }
+      return okResponse(id, request.type, result);
+    }
+    case 'config.part':
+      return okResponse(id, request.type, await service.configPart(request.offset, request.revision));
     case 'config.replace':
       return okResponse(id, request.type, await service.replaceConfig(request.config));
     case 'config.patch':

@@ -7,14 +7,16 @@
 import { dirname } from 'node:path';
 import type { Config, Upstream } from '../../../shared/config/schema.ts';
 import { validateConfig } from '../../../shared/config/schema.ts';
-import type {
-  CheckResult,
-  ConfigChangeResult,
-  ConfigResult,
-  ErrorCode,
-  HopInfo,
-  RouteResult,
-  StatusResult,
+import {
+  CONFIG_PART_CHARS,
+  type CheckResult,
+  type ConfigChangeResult,
+  type ConfigPartResult,
+  type ConfigResult,
+  type ErrorCode,
+  type HopInfo,
+  type RouteResult,
+  type StatusResult,
 } from '../../../shared/messages/protocol.ts';
 import { CodedError } from '../../../shared/messages/requests.ts';
 import type { TunnelEvent } from '../../../shared/messages/tunnel-event.ts';
@@ -154,6 +156,8 @@ export class Service {
   /** Servers left behind by a listen change, finishing their tunnels. */
   private readonly retiring = new Set<SocksServer>();
   private collector: IdleCollector | undefined;
+  /** config.get's answer as text, for config.part; made at offset 0 of each reading. */
+  private partText: { readonly revision: number; readonly text: string } | undefined;
   private file: Config;
   private running: Config;
   private rev = 1;
@@ -271,6 +275,35 @@ export class Service {
 
   async configResult(): Promise<ConfigResult> {
     return { config: this.file, passwordSaved: await this.passwordSaved(), revision: this.rev };
+  }
+
+  /**
+   * config.get's answer as JSON text, a part at a time (protocol.ts, ConfigPartRequest). The
+   * text is made once per revision, at offset 0, so that every part comes from the same one.
+   */
+  async configPart(offset: number, revision: number | undefined): Promise<ConfigPartResult> {
+    if (revision !== undefined && revision !== this.rev) {
+      throw new ServiceError(
+        'CHANGED',
+        `the config changed (revision ${revision} is now ${this.rev}) while it was read in parts; read it again from offset 0`,
+      );
+    }
+    if (offset === 0 || this.partText?.revision !== this.rev) {
+      const result = await this.configResult();
+      this.partText = { revision: result.revision, text: JSON.stringify(result) };
+    }
+    const { text } = this.partText;
+    if (offset > text.length) {
+      throw new ServiceError(
+        'BAD_MESSAGE',
+        `offset ${offset} is past the end of the config (${text.length})`,
+      );
+    }
+    let end = Math.min(text.length, offset + CONFIG_PART_CHARS);
+    // Never half a surrogate pair: each part must be valid text on its own.
+    const last = text.charCodeAt(end - 1);
+    if (end < text.length && last >= 0xd800 && last <= 0xdbff) end -= 1;
+    return { revision: this.partText.revision, offset, total: text.length, text: text.slice(offset, end) };
   }
 
   async passwordSaved(): Promise<Record<string, boolean>> {
