@@ -408,9 +408,12 @@ describe('lookupClientIdentity: another OS user', () => {
 
   test('a user added to /etc/passwd is named within a second (the file is looked at at most once a second)', async () => {
     const name = `switchyard-new${process.pid % 100_000}`;
-    // Looks at /etc/passwd now, before the user exists.
-    await lookupOwnClient('127.0.0.1', '127.0.0.1', false, 'netlink');
+    // Whatever an earlier test left in the cache is stale after a second; then the lookup below
+    // looks at /etc/passwd afresh, at a moment no earlier than `looked` (taken before it), so
+    // "less than a second after `looked`" is surely still within the cache's second.
+    await new Promise((resolve) => setTimeout(resolve, PASSWD_RECHECK_MS + 50));
     const looked = performance.now();
+    await lookupOwnClient('127.0.0.1', '127.0.0.1', false, 'netlink');
     const added = ensureUser(name);
     try {
       assert.ok(added.created, `${name} existed already`);
