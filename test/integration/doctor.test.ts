@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { DEV_EXTENSION_ID, GECKO_EXTENSION_ID, NATIVE_HOST_NAME } from '../../shared/messages/native-host.ts';
 import type { Check } from '../../native-host/src/install/doctor.ts';
+import { SERVICE_NODE_FLAGS } from '../../native-host/src/service/node-flags.ts';
 import { checkManifest, extensionIds } from '../../native-host/src/install/manifest.ts';
 import { type RunResult, runProgram } from '../helpers/configs.ts';
 import { HOST_SCRIPT, REPO_ROOT, ensureHostBuilt } from '../helpers/switchyard-process.ts';
@@ -438,6 +439,28 @@ describe('doctor on a broken setup', () => {
     assert.equal(service.status, 'problem');
     assert.match(service.summary, /is open to other users \(mode 755\)/);
     assert.equal(service.fix, `chmod 700 ${dir}`);
+  });
+
+  test("a built host whose #! line this system's env cannot run: a warning with the node command", {
+    timeout: TIMEOUT,
+  }, async () => {
+    const box = sandbox({ version: 1, listen: { port: await freePort() } });
+    // A copy of the bundle whose first line names a program no env can find, as an env without
+    // -S would fail on the real one; the doctor it runs checks itself.
+    const dir = join(box.root, 'copy');
+    mkdirSync(dir);
+    const copy = join(dir, 'switchyard.js');
+    const text = readFileSync(HOST_SCRIPT, 'utf8').replace(/^#!.*$/m, '#!/usr/bin/env -S no-such-node-here');
+    writeFileSync(copy, text, { mode: 0o755 });
+    writeFileSync(join(dir, 'package.json'), '{ "type": "module" }\n');
+    const r = await run(process.execPath, [copy, 'doctor', '--json'], box.env);
+    const host = find((JSON.parse(r.stdout) as { checks: Check[] }).checks, 'host');
+    assert.equal(host.status, 'warn', JSON.stringify(host));
+    assert.match(host.summary, /does not start as a program here: its first line needs an env that knows -S/);
+    assert.equal(host.fix, `node ${SERVICE_NODE_FLAGS.join(' ')} ${copy} serve`);
+    // The real bundle starts as a program here.
+    const real = await doctor(box);
+    assert.equal(find(real.checks, 'host').status, 'ok');
   });
 
   test('no browser and nothing installed: a warning, not a problem', { timeout: TIMEOUT }, async () => {

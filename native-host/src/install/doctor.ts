@@ -34,6 +34,7 @@ import {
 import { type BrowserChoice, type InstallRecord, chosenTargets, readRecord, targetLabel } from './install.ts';
 import { defaultHostScript, launcherPath, parseLauncher, shellQuote } from './launcher.ts';
 import { EXITED, type ExtensionIds, checkManifest } from './manifest.ts';
+import { SERVICE_NODE_FLAGS } from '../service/node-flags.ts';
 
 export type CheckStatus = 'ok' | 'warn' | 'problem';
 
@@ -246,8 +247,26 @@ class Doctor {
   }
 
   async #host(): Promise<Check> {
-    if (existsSync(this.#hostScript)) return check('host', 'ok', `built: ${this.#hostScript}`);
-    return check('host', 'problem', `${this.#hostScript} is not built`, this.#buildCommand(this.#hostScript));
+    if (!existsSync(this.#hostScript)) {
+      return check(
+        'host',
+        'problem',
+        `${this.#hostScript} is not built`,
+        this.#buildCommand(this.#hostScript),
+      );
+    }
+    const built = `built: ${this.#hostScript}`;
+    if (this.#platform === 'win32' || process.platform === 'win32') return check('host', 'ok', built);
+    // Its `#!/usr/bin/env -S node ...` line needs an env that splits words (GNU coreutils 8.30+,
+    // BSD, macOS); the browser's launcher and the bridge name node themselves and do not care.
+    const direct = await run(this.#hostScript, ['--version'], 15_000);
+    if (direct.code === 0) return check('host', 'ok', built);
+    return check(
+      'host',
+      'warn',
+      `${built}, but it does not start as a program here: its first line needs an env that knows -S (GNU coreutils 8.30 or newer, BSD or macOS); the browser is not affected`,
+      `node ${SERVICE_NODE_FLAGS.join(' ')} ${this.#q(this.#hostScript)} serve`,
+    );
   }
 
   #buildCommand(hostScript: string): string {
