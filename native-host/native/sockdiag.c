@@ -49,11 +49,25 @@ static int diag_fd = -1;
 static uint32_t diag_seq;
 
 static const char *errno_name(int err) {
-#ifdef __GLIBC__
+#if defined(__GLIBC__) && __GLIBC_PREREQ(2, 32)
+  /* strerrorname_np is glibc 2.32+; older C libraries get the few names this file uses. */
   const char *name = strerrorname_np(err);
   if (name != NULL) return name;
 #endif
-  return err == ETIMEDOUT ? "ETIMEDOUT" : err == EPROTO ? "EPROTO" : "EIO";
+  switch (err) {
+    case ETIMEDOUT: return "ETIMEDOUT";
+    case EPROTO: return "EPROTO";
+    case EACCES: return "EACCES";
+    case EPERM: return "EPERM";
+    case EMFILE: return "EMFILE";
+    case ENFILE: return "ENFILE";
+    case ENOBUFS: return "ENOBUFS";
+    case ENOMEM: return "ENOMEM";
+    case EMSGSIZE: return "EMSGSIZE";
+    case EPROTONOSUPPORT: return "EPROTONOSUPPORT";
+    case EAFNOSUPPORT: return "EAFNOSUPPORT";
+    default: return "EIO";
+  }
 }
 
 /* Throws an Error with code = errno name and a message naming the step; returns NULL. */
