@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { type AddressInfo, type Server, type Socket, createServer } from 'node:net';
+import type { Socket } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DirectOutbound } from '../../native-host/src/outbound/direct.ts';
@@ -15,6 +15,7 @@ import type { Outbound } from '../../native-host/src/outbound/outbound.ts';
 import { SERVICE_NODE_FLAGS } from '../../native-host/src/service/node-flags.ts';
 import { startServe, tempDir, writeConfig } from '../helpers/configs.ts';
 import { echoes, openTunnel } from '../helpers/socks-client.ts';
+import { type Scripted, startScripted } from '../helpers/reference-servers.ts';
 import { type TestServer, startSocksServer, waitForLog } from '../helpers/socks-server.ts';
 import { HOST_SCRIPT } from '../helpers/switchyard-process.ts';
 
@@ -32,13 +33,6 @@ function pattern(size: number, seed: number): Buffer {
 }
 
 const sha = (data: Buffer): string => createHash('sha256').update(data).digest('hex');
-
-/** A destination that runs `script` on each connection. */
-async function destination(script: (socket: Socket) => void): Promise<{ server: Server; port: number }> {
-  const server = createServer({ allowHalfOpen: true }, script);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return { server, port: (server.address() as AddressInfo).port };
-}
 
 /** Everything the tunnel delivers until the destination ends, read `slowly` when asked. */
 function readAll(
@@ -65,19 +59,26 @@ function readAll(
 
 describe('relay reads into reused buffers', () => {
   let socks: TestServer;
-  const servers: Server[] = [];
+  const destinations: Scripted[] = [];
+  /** A destination that runs `script` on each connection, closed after the tests. */
+  const destination = async (script: (socket: Socket) => Promise<void> | void): Promise<Scripted> => {
+    const started = await startScripted(script);
+    destinations.push(started);
+    return started;
+  };
   before(async () => {
     socks = await startSocksServer({ timeouts: { idleMs: 0 } });
   });
   after(async () => {
     await socks.close();
-    for (const s of servers) s.close();
+    await Promise.all(destinations.map((d) => d.close()));
   });
 
   test('a 24 MiB download to a client that keeps pausing arrives byte for byte', async () => {
     const body = pattern(24 * 1024 * 1024, 7);
-    const dest = await destination((socket) => socket.end(body));
-    servers.push(dest.server);
+    const dest = await destination((socket) => {
+      socket.end(body);
+    });
     const tunnel = await openTunnel(socks.port, { host: '127.0.0.1', port: dest.port });
     const got = await readAll(tunnel, { slowEveryBytes: 1024 * 1024, pauseMs: 15 });
     assert.equal(got.length, body.length);
@@ -101,7 +102,6 @@ describe('relay reads into reused buffers', () => {
       }
       socket.end();
     });
-    servers.push(dest.server);
     const tunnel = await openTunnel(socks.port, { host: '127.0.0.1', port: dest.port });
     const got = await readAll(tunnel);
     assert.equal(got.length, expected.length);
@@ -123,7 +123,6 @@ describe('relay reads into reused buffers', () => {
       }
       socket.end();
     });
-    servers.push(dest.server);
     const tunnel = await openTunnel(socks.port, { host: '127.0.0.1', port: dest.port });
     tunnel.pause();
     await sleep(400);
@@ -148,8 +147,9 @@ describe('relay reads into reused buffers', () => {
     const lateSocks = await startSocksServer({ dispatch: () => ({ kind: 'allow', outbound: late }) });
     try {
       const banner = Buffer.concat([Buffer.from('SSH-2.0-banner\r\n'), pattern(20_000, 23)]);
-      const dest = await destination((socket) => socket.end(banner));
-      servers.push(dest.server);
+      const dest = await destination((socket) => {
+        socket.end(banner);
+      });
       const tunnel = await openTunnel(lateSocks.port, { host: '127.0.0.1', port: dest.port });
       const got = await readAll(tunnel);
       assert.equal(sha(got), sha(banner));
@@ -163,7 +163,6 @@ describe('relay reads into reused buffers', () => {
     const dest = await destination((socket) => {
       socket.once('data', () => socket.write(pattern(1024 * 1024, 41), () => socket.resetAndDestroy()));
     });
-    servers.push(dest.server);
     const tunnel = await openTunnel(socks.port, { host: '127.0.0.1', port: dest.port });
     let received = 0;
     tunnel.on('data', (chunk: Buffer) => {
@@ -182,16 +181,18 @@ describe('relay reads into reused buffers', () => {
     // and logged once.
     const line = await waitForLog(socks, 'tunnel closed', `127.0.0.1:${dest.port}`);
     assert.match(line, /result=(error|done)/);
-    const echo = await destination((socket) => socket.pipe(socket));
-    servers.push(echo.server);
+    const echo = await destination((socket) => {
+      socket.pipe(socket);
+    });
     const next = await openTunnel(socks.port, { host: '127.0.0.1', port: echo.port });
     assert.equal(await echoes(next, 'still serving'), 'still serving');
     next.destroy();
   });
 
   test('an echo of every size from 1 byte to 100 KB comes back unchanged', async () => {
-    const dest = await destination((socket) => socket.pipe(socket));
-    servers.push(dest.server);
+    const dest = await destination((socket) => {
+      socket.pipe(socket);
+    });
     const tunnel = await openTunnel(socks.port, { host: '127.0.0.1', port: dest.port });
     const sizes = [1, 2, 100, 4096, 16 * 1024 - 1, 16 * 1024, 16 * 1024 + 1, 65_536, 100_000, 3];
     const sent = Buffer.concat(sizes.map((size, i) => pattern(size, 100 + i)));

@@ -10,6 +10,7 @@
  * handed to the other socket as it came, without copying or concatenating.
  */
 import type { Socket } from 'node:net';
+import type { SocketReads } from '../outbound/outbound.ts';
 
 export interface RelayOptions {
   /** Payload the client sent before the handshake finished. */
@@ -169,7 +170,7 @@ function onReadInto(this: ReadsSocket, nread: number, buf: Buffer): boolean {
  * once created. Its data then reaches only the relay, never 'data' listeners, so it is for
  * sockets that go straight into `relay()`.
  */
-export function relayReads(): { readonly onread: RelayOnRead; adopt(socket: Socket): void } {
+export function relayReads(): SocketReads {
   const reads = new Reads();
   return {
     onread: { buffer: () => reads.next, callback: onReadInto },
@@ -177,11 +178,6 @@ export function relayReads(): { readonly onread: RelayOnRead; adopt(socket: Sock
       (socket as ReadsSocket)[kReads] = reads;
     },
   };
-}
-
-export interface RelayOnRead {
-  readonly buffer: () => Buffer;
-  readonly callback: (this: Socket, bytesWritten: number, buf: Buffer) => boolean;
 }
 
 function onDrain(this: RelaySocket): void {

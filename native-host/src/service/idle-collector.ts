@@ -55,14 +55,15 @@ export function startIdleCollector(options: IdleCollectorOptions): IdleCollector
   let heapAfterCollection = getHeapStatistics().used_heap_size;
   const timer = setInterval(() => {
     const activity = options.activity();
-    const cpu = process.cpuUsage(lastCpu);
-    lastCpu = process.cpuUsage();
+    const cpuNow = process.cpuUsage();
+    const cpuMicros = cpuNow.user - lastCpu.user + (cpuNow.system - lastCpu.system);
+    lastCpu = cpuNow;
     if (activity !== lastActivity) {
       lastActivity = activity;
       busySinceCollection = true;
       return;
     }
-    if (!busySinceCollection || cpu.user + cpu.system > idleCpuMicros) return;
+    if (!busySinceCollection || cpuMicros > idleCpuMicros) return;
     if (getHeapStatistics().used_heap_size - heapAfterCollection < minGrowth) return;
     collect();
     collections++;

@@ -4,20 +4,11 @@
  * early if the client goes away.
  */
 import type { Outbound, PendingBind } from '../../outbound/outbound.ts';
-import { OutboundError } from '../../outbound/outbound.ts';
-import { formatAddress } from '../../protocol/address.ts';
-import { Rep } from '../../protocol/socks5.ts';
-import { relay } from '../relay.ts';
-import { type CommandContext, closeAfterReply } from '../session.ts';
-import { logTunnelEnd, logTunnelFailure, logTunnelOpened, tunnelLogContext } from '../tunnel-log.ts';
+import type { CommandContext } from '../session.ts';
+import { logTunnelOpened } from '../tunnel-log.ts';
+import { refuseTunnel, startTunnel } from './tunnel.ts';
 
 export async function runBind(ctx: CommandContext, outbound: Outbound): Promise<void> {
-  const fail = (error: unknown): void => {
-    const rep = error instanceof OutboundError ? error.rep : Rep.GENERAL_FAILURE;
-    if (!ctx.socket.destroyed) ctx.replier.failed(rep);
-    logTunnelFailure(ctx, rep, error);
-    closeAfterReply(ctx.socket);
-  };
   let pending: PendingBind;
   try {
     pending = await outbound.bind(
@@ -26,7 +17,7 @@ export async function runBind(ctx: CommandContext, outbound: Outbound): Promise<
       { signal: ctx.signal },
     );
   } catch (error) {
-    fail(error);
+    refuseTunnel(ctx, error);
     return;
   }
   ctx.replier.granted(pending.bound);
@@ -39,7 +30,7 @@ export async function runBind(ctx: CommandContext, outbound: Outbound): Promise<
   try {
     peer = await pending.accepted;
   } catch (error) {
-    fail(error);
+    refuseTunnel(ctx, error);
     return;
   } finally {
     ctx.socket.off('close', onClientGone);
@@ -50,13 +41,5 @@ export async function runBind(ctx: CommandContext, outbound: Outbound): Promise<
   }
   ctx.replier.granted(peer.peer);
   logTunnelOpened(ctx);
-  const clientEnded = ctx.reader.clientEnded;
-  const log = tunnelLogContext(ctx);
-  const remote = formatAddress(peer.peer);
-  relay(
-    ctx.socket,
-    peer.socket,
-    { early: ctx.reader.detach(), clientEnded, idleTimeoutMs: ctx.settings.timeouts.idleMs },
-    (result) => logTunnelEnd(log, result, remote),
-  );
+  startTunnel(ctx, peer.socket, peer.peer);
 }
