@@ -149,6 +149,21 @@ for (const lookup of METHODS) {
   });
 }
 
+/** Runs `fn` with every descriptor this process could still open taken, then gives them back. */
+async function withoutDescriptors<T>(fn: () => Promise<T>): Promise<T> {
+  const hogs: number[] = [];
+  try {
+    try {
+      for (;;) hogs.push(openSync('/dev/null', 'r'));
+    } catch (error) {
+      assert.equal((error as NodeJS.ErrnoException).code, 'EMFILE');
+    }
+    return await fn();
+  } finally {
+    for (const fd of hogs) closeSync(fd);
+  }
+}
+
 describe('lookupClientIdentity: this process', () => {
   const me = { uid: process.getuid?.(), userName: userInfo().username };
 
@@ -171,24 +186,15 @@ describe('lookupClientIdentity: this process', () => {
 
   test('by proc: when /proc/net/tcp cannot be opened (EMFILE), a failure that says so', async () => {
     const listener = await listen('127.0.0.1');
-    const hogs: number[] = [];
     try {
       const accepted = listener.accept();
       const client = connect({ host: '127.0.0.1', port: listener.port });
       client.on('error', () => undefined);
       const { client: clientEnd, local } = await accepted;
-      // Take every descriptor left, so that the lookup's open() of the table fails.
-      try {
-        for (;;) hogs.push(openSync('/dev/null', 'r'));
-      } catch (error) {
-        assert.equal((error as NodeJS.ErrnoException).code, 'EMFILE');
-      }
-      let identity: Awaited<ReturnType<typeof lookupClientIdentity>>;
-      try {
-        identity = await lookupClientIdentity(clientEnd, local, { program: false, lookup: 'proc' });
-      } finally {
-        for (const fd of hogs.splice(0)) closeSync(fd);
-      }
+      // Every descriptor left taken, so that the lookup's open() of the table fails.
+      const identity = await withoutDescriptors(() =>
+        lookupClientIdentity(clientEnd, local, { program: false, lookup: 'proc' }),
+      );
       const expected: IdentityFailure = {
         kind: 'failure',
         reason: 'EMFILE reading /proc/net/tcp',
@@ -200,14 +206,12 @@ describe('lookupClientIdentity: this process', () => {
       assert.deepEqual(again, { uid: me.uid, userName: me.userName });
       client.destroy();
     } finally {
-      for (const fd of hogs) closeSync(fd);
       await listener.close();
     }
   });
 
   test('by netlink: with its socket open, a lookup needs no descriptor, so EMFILE does not stop it', async () => {
     const listener = await listen('127.0.0.1');
-    const hogs: number[] = [];
     try {
       const accepted = listener.accept();
       const client = connect({ host: '127.0.0.1', port: listener.port });
@@ -216,18 +220,10 @@ describe('lookupClientIdentity: this process', () => {
       // Opens the netlink socket (kept for the process) and takes a fresh look at /etc/passwd.
       const first = await lookupClientIdentity(clientEnd, local, { program: false, lookup: 'netlink' });
       assert.deepEqual(first, me);
-      try {
-        for (;;) hogs.push(openSync('/dev/null', 'r'));
-      } catch (error) {
-        assert.equal((error as NodeJS.ErrnoException).code, 'EMFILE');
-      }
       const before = clientIdentityStats();
-      let identity: Awaited<ReturnType<typeof lookupClientIdentity>>;
-      try {
-        identity = await lookupClientIdentity(clientEnd, local, { program: false, lookup: 'netlink' });
-      } finally {
-        for (const fd of hogs.splice(0)) closeSync(fd);
-      }
+      const identity = await withoutDescriptors(() =>
+        lookupClientIdentity(clientEnd, local, { program: false, lookup: 'netlink' }),
+      );
       const after = clientIdentityStats();
       assert.deepEqual(identity, me);
       assert.equal(after.netlinkLookups - before.netlinkLookups, 1);
@@ -235,7 +231,6 @@ describe('lookupClientIdentity: this process', () => {
       assert.equal(after.tableReads - before.tableReads, 0);
       client.destroy();
     } finally {
-      for (const fd of hogs) closeSync(fd);
       await listener.close();
     }
   });
